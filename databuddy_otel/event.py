@@ -1,0 +1,191 @@
+"""The event model: one custom event, checked against the server's limits and
+serialized once, for one wire generation.
+
+An event reaches :func:`serialize` as a plain dict with the documented camelCase
+keys (``name``, ``properties``, ``eventId``, ``timestamp``, ``anonymousId``,
+``sessionId``, ``namespace``, ``source``, ``websiteId``). What the server would
+reject raises :class:`InvalidEvent` with a message that says why; nothing is
+ever sent that the server's schema refuses.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from databuddy_otel import encoding
+from databuddy_otel.limits import (
+    MAX_FUTURE_SKEW_MS,
+    MAX_ID_LENGTH,
+    MAX_NAME_LENGTH_LEGACY,
+    MAX_NAME_LENGTH_TRACK,
+    MAX_NAMESPACE_LENGTH,
+    MAX_PROPERTIES,
+    MAX_PROPERTIES_JSON_LENGTH,
+    MAX_PROPERTY_KEY_LENGTH,
+    MAX_SOURCE_LENGTH,
+    MAX_WEBSITE_ID_LENGTH,
+    MIN_TIMESTAMP_MS,
+)
+
+#: Keyword arguments of ``track()`` and the wire field each one fills.
+KEYWORD_FIELDS = {
+    "name": "name",
+    "properties": "properties",
+    "event_id": "eventId",
+    "timestamp": "timestamp",
+    "anonymous_id": "anonymousId",
+    "session_id": "sessionId",
+    "namespace": "namespace",
+    "source": "source",
+    "website_id": "websiteId",
+}
+
+#: Longest ``eventId`` the legacy schema keeps.
+MAX_EVENT_ID_LENGTH = 512
+
+NAME_REQUIRED = "Event name is required and must be a string"
+
+
+class InvalidEvent(ValueError):
+    """The event breaks a server limit; the message says which."""
+
+
+def js_length(text: str) -> int:
+    """Length of ``text`` as JavaScript counts it (UTF-16 code units)."""
+    if len(text) * 2 <= MAX_PROPERTIES_JSON_LENGTH and text.isascii():
+        return len(text)
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def _check_text(event: dict[str, Any], key: str, limit: int) -> str | None:
+    value = event.get(key)
+    if value is None:
+        return None
+    if type(value) is not str:
+        if isinstance(value, str):
+            value = str.__str__(value)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        else:
+            raise InvalidEvent(f"{key} must be a string, not {type(value).__name__}")
+    if len(value) > limit or (len(value) * 2 > limit and js_length(value) > limit):
+        raise InvalidEvent(f"{key} too long (max {limit} characters)")
+    return value
+
+
+def _check_name(event: dict[str, Any], legacy: bool) -> str:
+    name = event.get("name")
+    if not isinstance(name, str) or not name:
+        raise InvalidEvent(NAME_REQUIRED)
+    limit = MAX_NAME_LENGTH_LEGACY if legacy else MAX_NAME_LENGTH_TRACK
+    if len(name) * 2 > limit and js_length(name) > limit:
+        raise InvalidEvent(f"Event name too long (max {limit} characters)")
+    return name if type(name) is str else str.__str__(name)
+
+
+def to_millis(value: Any) -> int:
+    """An event timestamp as integer milliseconds since the epoch.
+
+    Accepts ``int``/``float`` milliseconds and aware or naive (local time)
+    ``datetime`` objects.
+    """
+    if isinstance(value, bool):
+        raise InvalidEvent("timestamp must be integer milliseconds, not bool")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise InvalidEvent("timestamp must be a finite number of milliseconds")
+        return int(value)
+    if isinstance(value, _dt.datetime):
+        return int(value.timestamp() * 1000)
+    raise InvalidEvent(f"timestamp must be integer milliseconds, not {type(value).__name__}")
+
+
+def _check_properties(props: Any) -> tuple[Any, str]:
+    """Return properties (possibly converted) and their JSON text."""
+    if props is None:
+        return {}, "{}"
+    if not isinstance(props, Mapping):
+        raise InvalidEvent(f"properties must be a mapping, not {type(props).__name__}")
+    if len(props) > MAX_PROPERTIES:
+        raise InvalidEvent(f"Too many properties (max {MAX_PROPERTIES})")
+    try:
+        # Keys of at most half the limit fit however JavaScript counts them.
+        plain = max(map(len, props), default=0) <= MAX_PROPERTY_KEY_LENGTH // 2
+    except TypeError:  # a key without a length: not a string
+        plain = False
+    if not plain:
+        props = encoding.sanitize(props)
+        _check_keys(props)
+    text = encoding.dumps(props)
+    if (
+        len(text) > MAX_PROPERTIES_JSON_LENGTH
+        and _props_js_length(text) > MAX_PROPERTIES_JSON_LENGTH
+    ):
+        raise InvalidEvent("Properties too large (max 32KB)")
+    return props, text
+
+
+def _check_keys(props: dict[str, Any]) -> None:
+    if len(props) > MAX_PROPERTIES:
+        raise InvalidEvent(f"Too many properties (max {MAX_PROPERTIES})")
+    for key in props:
+        if js_length(key) > MAX_PROPERTY_KEY_LENGTH:
+            raise InvalidEvent(
+                f"Property key too long (max {MAX_PROPERTY_KEY_LENGTH} characters): {key[:40]!r}..."
+            )
+
+
+def _props_js_length(ascii_json: str) -> int:
+    # The server measures JSON.stringify(properties), which leaves non-ASCII
+    # characters unescaped; re-encode that way only when the ASCII form is too long.
+    import json
+
+    unescaped = json.dumps(json.loads(ascii_json), ensure_ascii=False, separators=(",", ":"))
+    return js_length(unescaped)
+
+
+def serialize(event: dict[str, Any], *, legacy: bool, now_ms: int | None = None) -> str:
+    """Check ``event`` against the server's schema and return its wire JSON.
+
+    ``event`` must already carry ``eventId`` and ``timestamp``. Raises
+    :class:`InvalidEvent` when the server would refuse it.
+    """
+    quote = encoding.quote
+    name = _check_name(event, legacy)
+    _, props_json = _check_properties(event.get("properties"))
+    timestamp = event["timestamp"]
+    if type(timestamp) is not int:
+        timestamp = to_millis(timestamp)
+    if timestamp < MIN_TIMESTAMP_MS:
+        raise InvalidEvent("timestamp is before 2000-01-01 (milliseconds expected)")
+    if now_ms is None:
+        now_ms = time.time_ns() // 1_000_000
+    if timestamp > now_ms + MAX_FUTURE_SKEW_MS:
+        raise InvalidEvent("timestamp is more than one hour in the future")
+    event_id = _check_text(event, "eventId", MAX_EVENT_ID_LENGTH)
+    text = '{"type":"custom","name":' if legacy else '{"name":'
+    text += quote(name)
+    if event_id is not None:
+        text += ',"eventId":' + quote(event_id)
+    text += f',"timestamp":{timestamp},"properties":{props_json}'
+    for key, limit in _LEGACY_FIELDS if legacy else _TRACK_FIELDS:
+        if event.get(key) is not None:
+            text += f',"{key}":' + quote(_check_text(event, key, limit) or "")
+    return text + "}"
+
+
+_LEGACY_FIELDS = (
+    ("anonymousId", MAX_ID_LENGTH),
+    ("sessionId", MAX_ID_LENGTH),
+)
+_TRACK_FIELDS = (
+    *_LEGACY_FIELDS,
+    ("namespace", MAX_NAMESPACE_LENGTH),
+    ("source", MAX_SOURCE_LENGTH),
+    ("websiteId", MAX_WEBSITE_ID_LENGTH),
+)

@@ -1,0 +1,218 @@
+"""Bookkeeping for queued events: capacity, counters, deduplication, reports.
+
+The ledger is what makes a full queue or a lost event visible. OpenTelemetry's
+batch processor evicts its oldest record, silently, when its queue is full;
+the client therefore never lets more events in than the queue holds
+(:meth:`Ledger.admit`), and every event that leaves the queue is settled here
+(:meth:`Ledger.settle`) as delivered or undelivered with a reason.
+
+Back-pressure versus outage: while the server answers, a caller that finds the
+queue full waits for the worker to make room (nothing lost). While the server
+is failing, waiting would stall the application for a whole retry deadline, so
+the event is refused at once and counted as ``queue_full``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from databuddy_otel.delivery import Failure
+from databuddy_otel.models import EventResponse, Undelivered
+
+logger = logging.getLogger("databuddy")
+
+
+@dataclass(frozen=True)
+class Stats:
+    """A snapshot of the client's counters.
+
+    ``queued`` is in the queue or being sent now; ``delivered`` was accepted by
+    the server; ``undelivered`` counts, by reason, every event that never will be;
+    ``deduplicated`` counts events skipped because their ``eventId`` was
+    already delivered; ``filtered`` those a middleware dropped on purpose;
+    ``reachable`` is ``False`` while the last attempt to reach the server failed.
+    """
+
+    queued: int
+    delivered: int
+    undelivered: dict[str, int] = field(default_factory=dict)
+    deduplicated: int = 0
+    filtered: int = 0
+    reachable: bool = True
+
+
+class Ledger:
+    def __init__(
+        self,
+        *,
+        capacity: int,
+        block_timeout: float,
+        block: bool = True,
+        dedup_size: int = 10_000,
+        on_undelivered: Callable[[list[Undelivered]], None] | None = None,
+    ) -> None:
+        self.capacity = capacity
+        self.block_timeout = block_timeout
+        self.block = block
+        self.dedup_size = dedup_size
+        self.on_undelivered = on_undelivered
+        self.healthy = True
+        self.delivered = 0
+        self.undelivered: Counter[str] = Counter()
+        self.deduplicated = 0
+        self.filtered = 0
+        self._pending = 0
+        self._waiting = 0
+        self._cond = threading.Condition(threading.Lock())
+        self._delivered_ids: dict[str, None] = {}
+        self._inflight_ids: set[str] = set()
+        self._collectors: list[list[EventResponse]] = []
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._after_fork)
+
+    def _after_fork(self) -> None:
+        # OpenTelemetry empties the child's copy of the queue; ours follows.
+        self._cond = threading.Condition(threading.Lock())
+        self._pending = 0
+        self._waiting = 0
+        self._inflight_ids.clear()
+        self._collectors = []
+        self.healthy = True
+
+    @property
+    def pending(self) -> int:
+        return self._pending
+
+    def admit(self) -> bool:
+        """Reserve room for one event; ``False`` means the queue stays full."""
+        with self._cond:
+            if self._pending < self.capacity:
+                self._pending += 1
+                return True
+            if not (self.block and self.healthy):
+                return False
+            self._waiting += 1
+            try:
+                end = time.monotonic() + self.block_timeout
+                while self._pending >= self.capacity:
+                    remaining = end - time.monotonic()
+                    if remaining <= 0 or not self.healthy:
+                        return False
+                    self._cond.wait(remaining)
+                self._pending += 1
+                return True
+            finally:
+                self._waiting -= 1
+
+    def release(self, count: int) -> None:
+        """Give back room reserved by :meth:`admit` for events never queued."""
+        with self._cond:
+            self._pending = max(0, self._pending - count)
+            if self._waiting:
+                self._cond.notify_all()
+
+    def set_health(self, healthy: bool) -> None:
+        if healthy != self.healthy:
+            self.healthy = healthy
+            if healthy:
+                logger.info("Databuddy server reachable again")
+            with self._cond:
+                self._cond.notify_all()
+
+    # -- deduplication -------------------------------------------------
+    def is_duplicate(self, event_id: str) -> bool:
+        """True when an event with this caller-chosen id was delivered or is queued."""
+        if event_id in self._delivered_ids or event_id in self._inflight_ids:
+            self.deduplicated += 1
+            return True
+        return False
+
+    def hold(self, event_id: str) -> None:
+        self._inflight_ids.add(event_id)
+
+    def _remember(self, event_id: str) -> None:
+        ids = self._delivered_ids
+        ids[event_id] = None
+        if len(ids) > self.dedup_size:
+            del ids[next(iter(ids))]
+
+    # -- settling ------------------------------------------------------
+    def settle(
+        self,
+        events: Sequence[tuple[str | None, str | None, bool]],
+        errors: Sequence[Failure | None],
+        *,
+        queued: bool = True,
+    ) -> None:
+        """Record the fate of ``events`` (id, name, caller-chosen id) in order.
+
+        ``errors[i]`` is ``None`` when event ``i`` was delivered, else why not.
+        ``queued`` events give their room back to the queue.
+        """
+        lost: list[Undelivered] = []
+        delivered = 0
+        for (event_id, name, caller_id), error in zip(events, errors):
+            if caller_id and event_id is not None:
+                self._inflight_ids.discard(event_id)
+                if error is None:
+                    self._remember(event_id)
+            if error is None:
+                delivered += 1
+            else:
+                lost.append(Undelivered(event_id, name, error.reason, error.message))
+        self.delivered += delivered
+        for item in lost:
+            self.undelivered[item.reason] += 1
+        if self._collectors:
+            responses = [
+                EventResponse(e is None, ev[0], None if e is None else e.message)
+                for ev, e in zip(events, errors)
+            ]
+            for collector in list(self._collectors):
+                collector.extend(responses)
+        if queued:
+            self.release(len(events))
+        if lost:
+            self.report(lost)
+
+    def report(self, lost: list[Undelivered]) -> None:
+        """Hand undelivered events to the callback; a failing callback is logged."""
+        callback = self.on_undelivered
+        if callback is None:
+            return
+        try:
+            callback(lost)
+        except Exception:
+            logger.exception("on_undelivered callback failed")
+
+    def count_undelivered(self, reason: str, lost: Iterable[Undelivered] = ()) -> None:
+        items = list(lost)
+        self.undelivered[reason] += max(1, len(items))
+        if items:
+            self.report(items)
+
+    def collect(self) -> list[EventResponse]:
+        collector: list[EventResponse] = []
+        self._collectors.append(collector)
+        return collector
+
+    def stop_collecting(self, collector: list[EventResponse]) -> None:
+        with contextlib.suppress(ValueError):
+            self._collectors.remove(collector)
+
+    def snapshot(self) -> Stats:
+        return Stats(
+            queued=self._pending,
+            delivered=self.delivered,
+            undelivered=dict(self.undelivered),
+            deduplicated=self.deduplicated,
+            filtered=self.filtered,
+            reachable=self.healthy,
+        )

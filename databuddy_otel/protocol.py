@@ -1,0 +1,174 @@
+"""The two wire generations of the Databuddy ingest API.
+
+``track`` (the default) posts to ``/track`` and authenticates with a Bearer API
+key or a ``website_id`` query parameter; errors come back as real HTTP status
+codes. ``legacy`` posts to ``/`` and ``/batch`` with a ``client_id`` query
+parameter and reports most errors inside an HTTP 200. See docs/protocol.md.
+
+This module only builds requests and reads answers; sending and retrying live
+in :mod:`databuddy_otel.transport` and :mod:`databuddy_otel.delivery`.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from databuddy_otel._version import __version__
+
+USER_AGENT = f"databuddy-otel-python/{__version__}"
+
+#: Statuses worth another try: the request may succeed unchanged later.
+RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+SUCCESS, RETRY, SPLIT, FAIL = "success", "retry", "split", "fail"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one HTTP answer means for the events it carried.
+
+    ``verdict`` is ``success``, ``retry`` (send the same events again),
+    ``split`` (the body was too large: send halves) or ``fail`` (do not retry).
+    ``errors`` holds one entry per event: ``None`` when that event was accepted,
+    else the server's message (legacy batches can accept some and refuse others).
+    """
+
+    verdict: str
+    message: str | None = None
+    retry_after: float | None = None
+    errors: list[str | None] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Wire:
+    """Requests of one wire generation for one set of credentials."""
+
+    api_url: str
+    legacy: bool
+    client_id: str | None = None
+    api_key: str | None = None
+
+    def url(self, *, batch: bool) -> str:
+        base = self.api_url.rstrip("/")
+        if self.legacy:
+            path = "/batch" if batch else "/"
+            return f"{base}{path}?client_id={quote(self.client_id or '', safe='')}"
+        if self.api_key:
+            return f"{base}/track"
+        return f"{base}/track?website_id={quote(self.client_id or '', safe='')}"
+
+    def headers(self) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
+        if self.api_key and not self.legacy:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        return headers
+
+    @staticmethod
+    def body(events: list[str], *, batch: bool) -> bytes:
+        """The request body for already-serialized events (ASCII JSON)."""
+        text = "[" + ",".join(events) + "]" if batch else events[0]
+        return text.encode("ascii")
+
+    def interpret(
+        self, status: int, text: str, headers: dict[str, str], count: int, *, batch: bool
+    ) -> Outcome:
+        """Read one answer for a request that carried ``count`` events."""
+        if status in RETRYABLE_STATUSES or 500 <= status < 600:
+            return Outcome(
+                RETRY,
+                _http_message(status, text),
+                retry_after=parse_retry_after(headers.get("retry-after")),
+            )
+        if status == 413:
+            return Outcome(SPLIT, _http_message(status, text))
+        if not 200 <= status < 300:
+            return Outcome(FAIL, _http_message(status, text))
+        payload = _json(text)
+        if self.legacy:
+            return _legacy_outcome(payload, count, batch=batch)
+        if isinstance(payload, dict) and payload.get("status") == "success":
+            return Outcome(SUCCESS, errors=[None] * count)
+        return Outcome(FAIL, _message(payload) or "Unknown error from server")
+
+
+def _legacy_outcome(payload: Any, count: int, *, batch: bool) -> Outcome:
+    if not isinstance(payload, dict):
+        return Outcome(FAIL, "Unknown error from server")
+    if payload.get("status") != "success":
+        message = _message(payload) or "Unknown error from server"
+        if message == "Payload too large" or message == "Batch too large":
+            return Outcome(SPLIT, message)
+        return Outcome(FAIL, message)
+    if not batch:
+        return Outcome(SUCCESS, errors=[None])
+    results = payload.get("results")
+    if not isinstance(results, list) or len(results) != count:
+        return Outcome(SUCCESS, errors=[None] * count)
+    errors: list[str | None] = []
+    for result in results:
+        if isinstance(result, dict) and result.get("status") not in (None, "success"):
+            errors.append(_message(result) or "Unknown error from server")
+        else:
+            errors.append(None)
+    return Outcome(SUCCESS, errors=errors)
+
+
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def _message(payload: Any) -> str | None:
+    if isinstance(payload, dict):
+        for key in ("message", "error"):
+            value = payload.get(key)
+            if isinstance(value, str) and value:
+                return value
+    return None
+
+
+def _http_message(status: int, text: str) -> str:
+    detail = _message(_json(text))
+    reason = _REASONS.get(status, "Error")
+    return f"HTTP {status}: {detail or reason}"
+
+
+_REASONS = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    408: "Request Timeout",
+    413: "Payload Too Large",
+    425: "Too Early",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        seconds = when.timestamp() - time.time()
+    if seconds != seconds:
+        return None
+    return max(0.0, seconds)
