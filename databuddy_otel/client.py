@@ -22,7 +22,7 @@ from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 
 from databuddy_otel import config
 from databuddy_otel.context import current_ids
-from databuddy_otel.delivery import INVALID, QUEUE_FULL, Delivery, RetryPolicy
+from databuddy_otel.delivery import INVALID, QUEUE_FULL, SHUTDOWN, Delivery, RetryPolicy
 from databuddy_otel.event import KEYWORD_FIELDS, InvalidEvent, serialize
 from databuddy_otel.ids import uuid4_text
 from databuddy_otel.ledger import Ledger, Stats
@@ -122,6 +122,7 @@ class Databuddy:
         self._middleware: list[config.Middleware] = list(middleware or ())
         self._dedup = settings.enable_deduplication
         self._closed = False
+        self._next_drop_warning = 0.0
         self._close_lock = threading.Lock()
         self._ledger = Ledger(
             capacity=settings.max_queue_size,
@@ -175,7 +176,7 @@ class Databuddy:
         if isinstance(prepared, EventResponse):
             return prepared
         body, name, event_id, caller_id = prepared
-        if caller_id and self._dedup and self._ledger.is_duplicate(event_id):
+        if caller_id and self._dedup and not self._ledger.claim(event_id):
             return EventResponse(True, event_id, None)
         if self.settings.disabled:
             return EventResponse(True, event_id, None)
@@ -183,9 +184,9 @@ class Databuddy:
         if processor is None:
             return self._send_now([(body, name, event_id, caller_id)]).results[0]
         if not self._ledger.admit():
+            if caller_id and self._dedup:
+                self._ledger.unclaim(event_id)
             return self._queue_full(event_id, name)
-        if caller_id:
-            self._ledger.hold(event_id)
         processor.on_emit(QueuedEvent(EventRecord(body, name, event_id, caller_id)))
         return EventResponse(True, event_id, None)
 
@@ -216,18 +217,16 @@ class Databuddy:
         if self._middleware:
             changed = self._run_middleware(data)
             if changed is None:
-                self._ledger.filtered += 1
+                self._ledger.count_filtered()
                 return EventResponse(True, _text_or_none(data.get("eventId")), None)
             data = changed
         try:
             body = serialize(data, legacy=self._legacy, now_ms=now)
         except InvalidEvent as exc:
-            self._ledger.undelivered[INVALID] += 1
             event_id = _text_or_none(data.get("eventId"))
             self._log.warning("Databuddy event not tracked: %s", exc)
-            self._ledger.report(
-                [Undelivered(event_id, _text_or_none(data.get("name")), INVALID, str(exc))]
-            )
+            name = _text_or_none(data.get("name"))
+            self._ledger.count(INVALID, [Undelivered(event_id, name, INVALID, str(exc))])
             return EventResponse(False, event_id, str(exc))
         event_id = data["eventId"]
         if not isinstance(event_id, str):
@@ -256,18 +255,17 @@ class Databuddy:
     def _queue_full(self, event_id: str, name: str) -> EventResponse:
         state = "the server is unreachable" if not self._ledger.healthy else "the worker is behind"
         message = f"queue full ({self.settings.max_queue_size} events): {state}; event dropped"
-        self._ledger.count_undelivered(
-            QUEUE_FULL, [Undelivered(event_id, name, QUEUE_FULL, message)]
-        )
-        self._log.warning("Databuddy %s", message)
+        self._ledger.count(QUEUE_FULL, [Undelivered(event_id, name, QUEUE_FULL, message)])
+        now = time.monotonic()
+        if now >= self._next_drop_warning:  # one warning per interval, not one per event
+            self._next_drop_warning = now + 10.0
+            dropped = self._ledger.undelivered[QUEUE_FULL]
+            self._log.warning("Databuddy %s (%d dropped so far)", message, dropped)
         return EventResponse(False, event_id, message)
 
     def _send_now(self, prepared: list[tuple[str, str, str, bool]]) -> BatchEventResponse:
         """Send prepared events on this thread and report each one."""
         meta = [(event_id, name, caller_id) for _, name, event_id, caller_id in prepared]
-        for event_id, _, caller_id in meta:
-            if caller_id:
-                self._ledger.hold(event_id)
         errors = self._delivery.send(
             [p[0] for p in prepared], single=len(prepared) == 1 and self._processor is None
         )
@@ -309,7 +307,7 @@ class Databuddy:
                 not isinstance(prepared, EventResponse)
                 and prepared[3]
                 and self._dedup
-                and self._ledger.is_duplicate(prepared[2])
+                and not self._ledger.claim(prepared[2])
             ):
                 prepared = EventResponse(True, prepared[2], None)
             slots.append(prepared)
@@ -366,10 +364,10 @@ class Databuddy:
                     _run_bounded(processor.shutdown, max(0.0, end - time.monotonic()))
                 else:
                     self._exporter.shutdown()
-                if self._ledger.pending:
-                    self._log.warning(
-                        "Databuddy shut down with %d event(s) undelivered", self._ledger.pending
-                    )
+                left = self._ledger.pending
+                if left:
+                    self._ledger.count(SHUTDOWN, number=left)
+                    self._log.warning("Databuddy shut down with %d event(s) undelivered", left)
                 return result
             except Exception as exc:
                 self._closed = True

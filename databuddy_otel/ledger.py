@@ -127,15 +127,24 @@ class Ledger:
                 self._cond.notify_all()
 
     # -- deduplication -------------------------------------------------
-    def is_duplicate(self, event_id: str) -> bool:
-        """True when an event with this caller-chosen id was delivered or is queued."""
-        if event_id in self._delivered_ids or event_id in self._inflight_ids:
-            self.deduplicated += 1
-            return True
-        return False
+    def claim(self, event_id: str) -> bool:
+        """Take a caller-chosen id for a new event.
 
-    def hold(self, event_id: str) -> None:
-        self._inflight_ids.add(event_id)
+        ``False`` when an event with this id was delivered or is on its way
+        (counted as deduplicated); the id is remembered as delivered only once
+        its event is, so a failed event can be tracked again.
+        """
+        with self._cond:
+            if event_id in self._delivered_ids or event_id in self._inflight_ids:
+                self.deduplicated += 1
+                return False
+            self._inflight_ids.add(event_id)
+            return True
+
+    def unclaim(self, event_id: str) -> None:
+        """Forget a claimed id whose event was never queued."""
+        with self._cond:
+            self._inflight_ids.discard(event_id)
 
     def _remember(self, event_id: str) -> None:
         ids = self._delivered_ids
@@ -158,18 +167,19 @@ class Ledger:
         """
         lost: list[Undelivered] = []
         delivered = 0
-        for (event_id, name, caller_id), error in zip(events, errors):
-            if caller_id and event_id is not None:
-                self._inflight_ids.discard(event_id)
+        with self._cond:
+            for (event_id, name, caller_id), error in zip(events, errors):
+                if caller_id and event_id is not None:
+                    self._inflight_ids.discard(event_id)
+                    if error is None:
+                        self._remember(event_id)
                 if error is None:
-                    self._remember(event_id)
-            if error is None:
-                delivered += 1
-            else:
-                lost.append(Undelivered(event_id, name, error.reason, error.message))
-        self.delivered += delivered
-        for item in lost:
-            self.undelivered[item.reason] += 1
+                    delivered += 1
+                else:
+                    lost.append(Undelivered(event_id, name, error.reason, error.message))
+            self.delivered += delivered
+            for item in lost:
+                self.undelivered[item.reason] += 1
         if self._collectors:
             responses = [
                 EventResponse(e is None, ev[0], None if e is None else e.message)
@@ -192,11 +202,17 @@ class Ledger:
         except Exception:
             logger.exception("on_undelivered callback failed")
 
-    def count_undelivered(self, reason: str, lost: Iterable[Undelivered] = ()) -> None:
+    def count(self, reason: str, lost: Iterable[Undelivered] = (), *, number: int = 0) -> None:
+        """Count events that will not be delivered (``number`` of them, or ``lost``)."""
         items = list(lost)
-        self.undelivered[reason] += max(1, len(items))
+        with self._cond:
+            self.undelivered[reason] += number or len(items)
         if items:
             self.report(items)
+
+    def count_filtered(self) -> None:
+        with self._cond:
+            self.filtered += 1
 
     def collect(self) -> list[EventResponse]:
         collector: list[EventResponse] = []
