@@ -1,0 +1,96 @@
+"""Construction: arguments, environment fallbacks and clear errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from databuddy_otel import Databuddy
+from databuddy_otel.devserver import DevServer
+
+
+def test_missing_credentials_name_argument_and_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No client_id/api_key anywhere raises ValueError naming both and their variables."""
+    monkeypatch.delenv("DATABUDDY_CLIENT_ID", raising=False)
+    monkeypatch.delenv("DATABUDDY_API_KEY", raising=False)
+    with pytest.raises(ValueError) as info:
+        Databuddy()
+    for word in ("client_id", "api_key", "DATABUDDY_CLIENT_ID", "DATABUDDY_API_KEY"):
+        assert word in str(info.value)
+
+
+def test_environment_fallbacks(monkeypatch: pytest.MonkeyPatch, server: DevServer) -> None:
+    """DATABUDDY_CLIENT_ID, DATABUDDY_API_URL and DATABUDDY_DEBUG configure the client."""
+    monkeypatch.setenv("DATABUDDY_CLIENT_ID", "env-site")
+    monkeypatch.setenv("DATABUDDY_API_URL", server.url)
+    monkeypatch.setenv("DATABUDDY_DEBUG", "true")
+    client = Databuddy(enable_batching=False)
+    try:
+        assert client.settings.debug
+        assert client.track(name="from_env").success
+    finally:
+        client.shutdown()
+    assert server.events()[0]["websiteId"] == "env-site"
+
+
+def test_api_key_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DATABUDDY_API_KEY is used when api_key is not passed."""
+    monkeypatch.setenv("DATABUDDY_API_KEY", "dbdy_env")
+    with DevServer(api_keys=["dbdy_env"]) as server:
+        client = Databuddy(api_url=server.url, enable_batching=False)
+        assert client.track(name="keyed").success
+        client.shutdown()
+        assert len(server.events()) == 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ({"protocol": "http2"}, "protocol"),
+        ({"api_url": "basket.databuddy.cc"}, "api_url"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"max_queue_size": -1}, "max_queue_size"),
+        ({"batch_timeout": 0}, "batch_timeout"),
+        ({"timeout": -1}, "timeout"),
+        ({"retry_deadline": "30"}, "retry_deadline"),
+        ({"on_queue_full": "explode"}, "on_queue_full"),
+    ],
+)
+def test_bad_settings_are_refused_at_construction(kwargs: dict[str, object], needle: str) -> None:
+    """Each invalid setting raises ValueError naming the argument."""
+    with pytest.raises(ValueError, match=needle):
+        Databuddy(client_id="x", **kwargs)  # type: ignore[arg-type]
+
+
+def test_legacy_protocol_needs_client_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    """protocol='legacy' with only an API key is refused with the reason."""
+    monkeypatch.delenv("DATABUDDY_CLIENT_ID", raising=False)
+    with pytest.raises(ValueError, match="client_id"):
+        Databuddy(api_key="k", protocol="legacy")
+
+
+def test_disabled_client_sends_nothing(server: DevServer) -> None:
+    """disabled=True validates and answers but never sends."""
+    client = Databuddy(client_id="x", api_url=server.url, disabled=True)
+    assert client.track(name="e").success
+    assert not client.track(name="").success
+    assert client.batch([{"name": "b"}]).success
+    client.flush()
+    client.shutdown()
+    assert server.request_count == 0
+
+
+def test_shutdown_is_idempotent_and_refuses_later_events(server: DevServer) -> None:
+    """shutdown() flushes once; later calls are no-ops and track() reports the closed client."""
+    with Databuddy(client_id="x", api_url=server.url) as client:
+        client.track(name="before")
+    assert client.shutdown().success
+    after = client.track(name="after")
+    assert not after.success and after.error == "client is shut down"
+    assert [e["name"] for e in server.events()] == ["before"]
+
+
+def test_repr_hides_the_api_key() -> None:
+    """The client's repr never shows the API key."""
+    client = Databuddy(api_key="dbdy_topsecret", disabled=True)
+    assert "dbdy_topsecret" not in repr(client)
+    client.shutdown()
