@@ -12,6 +12,8 @@ from __future__ import annotations
 import atexit
 import dataclasses
 import logging
+import os
+import sys
 import threading
 import time
 import weakref
@@ -123,6 +125,8 @@ class Databuddy:
         self._dedup = settings.enable_deduplication
         self._closed = False
         self._next_drop_warning = 0.0
+        self._pool: Any = None
+        self._pool_pid = 0
         self._close_lock = threading.Lock()
         self._ledger = Ledger(
             capacity=settings.max_queue_size,
@@ -182,7 +186,13 @@ class Databuddy:
             return EventResponse(True, event_id, None)
         processor = self._processor
         if processor is None:
-            return self._send_now([(body, name, event_id, caller_id)]).results[0]
+            item = (body, name, event_id, caller_id)
+            if _in_event_loop():
+                # Never block a running event loop on the network: send from a
+                # thread; the outcome reaches stats() and on_undelivered.
+                self._background().submit(self._send_now, [item])
+                return EventResponse(True, event_id, None)
+            return self._send_now([item]).results[0]
         if not self._ledger.admit():
             if caller_id and self._dedup:
                 self._ledger.unclaim(event_id)
@@ -348,6 +358,22 @@ class Databuddy:
         message = f"flush timed out after {timeout:g}s; {left} event(s) still queued"
         return dataclasses.replace(summary, success=False, error=message)
 
+    async def aflush(self, timeout: float | None = None) -> BatchEventResponse:
+        """``await client.aflush()``: :meth:`flush` without blocking the event loop."""
+        import asyncio
+
+        return await asyncio.get_running_loop().run_in_executor(None, self.flush, timeout)
+
+    def _background(self) -> Any:
+        """A small thread pool for un-batched sends from event-loop threads (per process)."""
+        pool = self._pool
+        if pool is None or self._pool_pid != os.getpid():
+            from concurrent.futures import ThreadPoolExecutor
+
+            pool = self._pool = ThreadPoolExecutor(4, thread_name_prefix="databuddy-send")
+            self._pool_pid = os.getpid()
+        return pool
+
     def shutdown(self, timeout: float | None = None) -> BatchEventResponse:
         """Flush (within ``timeout``, default ``shutdown_timeout``) and stop; idempotent."""
         with self._close_lock:
@@ -358,6 +384,9 @@ class Databuddy:
                 end = time.monotonic() + limit
                 result = self._flush(limit)
                 self._closed = True
+                if self._pool is not None:
+                    pool, self._pool = self._pool, None
+                    _run_bounded(pool.shutdown, max(0.0, end - time.monotonic()))
                 self._delivery.stop()
                 processor = self._processor
                 if processor is not None:
@@ -432,6 +461,17 @@ def _event_dict(event: Any, fields: dict[str, Any]) -> dict[str, Any] | str:
     if not isinstance(event, Mapping):
         return f"event must be a mapping, not {type(event).__name__}"
     return dict(event)
+
+
+def _in_event_loop() -> bool:
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None:  # not imported: no loop can be running
+        return False
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _text_or_none(value: Any) -> str | None:

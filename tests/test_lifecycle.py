@@ -1,0 +1,130 @@
+"""Serverless handlers, SIGTERM, and asyncio: flushing at the edges of a process's life."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from databuddy_otel.devserver import DevServer
+from databuddy_otel.lifecycle import exit_on_sigterm, flush_after
+from tests.conftest import MakeClient
+
+
+def test_decorated_handler_delivers_before_returning(
+    server: DevServer, make_client: MakeClient
+) -> None:
+    """A handler wrapped in flush_after has delivered every event when it returns."""
+    client = make_client(batch_size=100, batch_timeout=60_000)
+
+    @flush_after(client, timeout=5)
+    def handler(event: dict[str, str], context: object) -> dict[str, int]:
+        for i in range(3):
+            client.track(name="lambda_invoked", properties={"i": i, "source": event["source"]})
+        return {"statusCode": 200}
+
+    assert handler({"source": "s3"}, None) == {"statusCode": 200}
+    assert len(server.events()) == 3
+
+
+def test_handler_that_raises_still_flushes(server: DevServer, make_client: MakeClient) -> None:
+    """flush_after flushes in finally: events tracked before an exception are delivered."""
+    client = make_client(batch_size=100, batch_timeout=60_000)
+    try:
+        with flush_after(client, timeout=5):
+            client.track(name="lambda_error")
+            raise RuntimeError("handler failed")
+    except RuntimeError:
+        pass
+    assert [e["name"] for e in server.events()] == ["lambda_error"]
+
+
+def test_async_handler_flushes_without_blocking_the_loop(
+    server: DevServer, make_client: MakeClient
+) -> None:
+    """An async handler wrapped in flush_after awaits the flush; the loop keeps running."""
+    client = make_client(batch_size=100, batch_timeout=60_000)
+    ticks: list[float] = []
+
+    @flush_after(client, timeout=5)
+    async def handler() -> str:
+        client.track(name="async_invoked")
+        return "ok"
+
+    async def ticker() -> None:
+        for _ in range(20):
+            ticks.append(time.monotonic())
+            await asyncio.sleep(0.01)
+
+    async def main() -> str:
+        server.delay_next(1, seconds=0.3)
+        tick_task = asyncio.create_task(ticker())
+        result = await handler()
+        await tick_task
+        return result
+
+    assert asyncio.run(main()) == "ok"
+    assert [e["name"] for e in server.events()] == ["async_invoked"]
+    assert max(b - a for a, b in zip(ticks, ticks[1:])) < 0.2
+
+
+def test_unbatched_track_never_blocks_the_event_loop(
+    server: DevServer, make_client: MakeClient
+) -> None:
+    """With batching off, track() inside a running loop returns at once and still delivers."""
+    client = make_client(enable_batching=False)
+
+    async def main() -> float:
+        server.delay_next(1, seconds=0.5)
+        start = time.monotonic()
+        response = client.track(name="from_async")
+        assert response.success
+        return time.monotonic() - start
+
+    assert asyncio.run(main()) < 0.2
+    assert [e["name"] for e in server.wait_for_events(1)] == ["from_async"]
+
+
+def test_sigterm_with_exit_on_sigterm_delivers(server: DevServer) -> None:
+    """A process stopped by SIGTERM after exit_on_sigterm() flushes its queue and exits 0."""
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        from databuddy_otel import Databuddy
+        from databuddy_otel.lifecycle import exit_on_sigterm
+        client = Databuddy(client_id="c", api_url={server.url!r}, batch_timeout=60_000)
+        exit_on_sigterm()
+        for i in range(5):
+            client.track(name="before_sigterm", properties={{"i": i}})
+        print("ready", flush=True)
+        time.sleep(30)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 0
+    proc.stdout.close()
+    assert len(server.events(name="before_sigterm")) == 5
+
+
+def test_exit_on_sigterm_keeps_the_previous_handler() -> None:
+    """An application's own SIGTERM handler still runs before the exit."""
+    calls: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: calls.append(signum))
+    try:
+        exit_on_sigterm(3)
+        handler = signal.getsignal(signal.SIGTERM)
+        assert callable(handler)
+        with pytest.raises(SystemExit) as info:
+            handler(signal.SIGTERM, None)
+        assert info.value.code == 3
+        assert calls == [signal.SIGTERM]
+    finally:
+        signal.signal(signal.SIGTERM, previous)
