@@ -27,7 +27,7 @@ from databuddy_otel.context import current_ids
 from databuddy_otel.delivery import INVALID, QUEUE_FULL, SHUTDOWN, Delivery, RetryPolicy
 from databuddy_otel.event import KEYWORD_FIELDS, InvalidEvent, serialize
 from databuddy_otel.ids import uuid4_text
-from databuddy_otel.ledger import Ledger, Stats
+from databuddy_otel.ledger import OUTAGE_GRACE, Ledger, Stats
 from databuddy_otel.limits import MAX_EVENTS_PER_REQUEST
 from databuddy_otel.log_exporter import DatabuddyLogExporter
 from databuddy_otel.models import (
@@ -130,7 +130,7 @@ class Databuddy:
         self._close_lock = threading.Lock()
         self._ledger = Ledger(
             capacity=settings.max_queue_size,
-            block_timeout=settings.timeout,
+            block_timeout=settings.timeout + OUTAGE_GRACE,
             block=settings.on_queue_full == "block",
             dedup_size=settings.max_deduplication_cache_size,
             on_undelivered=settings.on_undelivered,
@@ -140,7 +140,7 @@ class Databuddy:
             settings.transport or RequestsTransport(verify=settings.verify),
             timeout=settings.timeout,
             policy=RetryPolicy(deadline=settings.retry_deadline),
-            on_health=self._ledger.set_health,
+            health=self._ledger,
         )
         self._exporter = DatabuddyLogExporter(self._delivery, self._ledger)
         self._processor: BatchLogRecordProcessor | None = None
@@ -263,7 +263,8 @@ class Databuddy:
         return data
 
     def _queue_full(self, event_id: str, name: str) -> EventResponse:
-        state = "the server is unreachable" if not self._ledger.healthy else "the worker is behind"
+        down = self._ledger.server_down()
+        state = "the server is unreachable" if down else "the worker is behind"
         message = f"queue full ({self.settings.max_queue_size} events): {state}; event dropped"
         self._ledger.count(QUEUE_FULL, [Undelivered(event_id, name, QUEUE_FULL, message)])
         now = time.monotonic()
@@ -375,7 +376,11 @@ class Databuddy:
         return pool
 
     def shutdown(self, timeout: float | None = None) -> BatchEventResponse:
-        """Flush (within ``timeout``, default ``shutdown_timeout``) and stop; idempotent."""
+        """Flush (within ``timeout``, default ``shutdown_timeout``) and stop; idempotent.
+
+        Events still undelivered then are reported as ``shutdown``. A request
+        already in flight may add up to one request ``timeout`` to the wait.
+        """
         with self._close_lock:
             if self._closed:
                 return BatchEventResponse(True, 0, [])
@@ -384,13 +389,16 @@ class Databuddy:
                 end = time.monotonic() + limit
                 result = self._flush(limit)
                 self._closed = True
+                # From here on no new attempt starts, so only a request already
+                # in flight can hold things up: give it one request timeout.
+                self._delivery.stop()
+                drain = self.settings.timeout + 0.5
                 if self._pool is not None:
                     pool, self._pool = self._pool, None
-                    _run_bounded(pool.shutdown, max(0.0, end - time.monotonic()))
-                self._delivery.stop()
+                    _run_bounded(pool.shutdown, max(end - time.monotonic(), drain))
                 processor = self._processor
                 if processor is not None:
-                    _run_bounded(processor.shutdown, max(0.0, end - time.monotonic()))
+                    _run_bounded(processor.shutdown, max(end - time.monotonic(), drain))
                 else:
                     self._exporter.shutdown()
                 left = self._ledger.pending

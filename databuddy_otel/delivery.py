@@ -13,9 +13,9 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Optional, Protocol
 
 from databuddy_otel.limits import MAX_BODY_BYTES, MAX_EVENTS_PER_REQUEST
 from databuddy_otel.protocol import FAIL, RETRY, SPLIT, SUCCESS, Outcome, Wire
@@ -74,12 +74,19 @@ def chunk(bodies: Sequence[str], max_events: int = MAX_EVENTS_PER_REQUEST) -> li
     return chunks
 
 
+class Health(Protocol):
+    """Told when each attempt starts and whether it reached the server."""
+
+    def attempt_started(self) -> None: ...
+
+    def attempt_finished(self, reached: bool) -> None: ...
+
+
 class Delivery:
     """Sends serialized events for one :class:`Wire` through one :class:`Transport`.
 
-    ``on_health`` is told ``False`` when an attempt fails in a way worth
-    retrying (the server is unreachable or overloaded) and ``True`` when one
-    succeeds, so callers can tell an outage from a merely busy worker.
+    ``health`` hears of every attempt (:class:`Health`), so the client can
+    tell an outage from a merely busy worker.
     """
 
     def __init__(
@@ -89,13 +96,13 @@ class Delivery:
         *,
         timeout: float = 10.0,
         policy: RetryPolicy | None = None,
-        on_health: Callable[[bool], None] | None = None,
+        health: Health | None = None,
     ) -> None:
         self.wire = wire
         self.transport = transport
         self.timeout = timeout
         self.policy = policy or RetryPolicy()
-        self._on_health = on_health
+        self._health = health
         self._headers = wire.headers()
         self._stopped = threading.Event()
 
@@ -126,8 +133,10 @@ class Delivery:
         attempt = 0
         while True:
             outcome = self._attempt(group, deadline, batch=batch)
+            if self._health is not None:
+                # Any answer but a retryable one shows the server is reachable.
+                self._health.attempt_finished(outcome.verdict != RETRY)
             if outcome.verdict == SUCCESS:
-                self._health(True)
                 return [None if e is None else Failure(REJECTED, e) for e in outcome.errors] or [
                     None
                 ] * len(group)
@@ -140,7 +149,6 @@ class Delivery:
             if outcome.verdict in (FAIL, SPLIT):
                 logger.warning("Databuddy refused %d event(s): %s", len(group), message)
                 return [Failure(REJECTED, message)] * len(group)
-            self._health(False)
             wait = self.policy.backoff(attempt, outcome.retry_after)
             attempt += 1
             if time.monotonic() + wait >= deadline:
@@ -157,6 +165,8 @@ class Delivery:
 
     def _attempt(self, group: list[str], deadline: float, *, batch: bool) -> Outcome:
         timeout = max(0.05, min(self.timeout, deadline - time.monotonic()))
+        if self._health is not None:
+            self._health.attempt_started()
         try:
             answer = self.transport.post(
                 self.wire.url(batch=batch),
@@ -171,7 +181,3 @@ class Delivery:
         return self.wire.interpret(
             answer.status, answer.text, answer.headers, len(group), batch=batch
         )
-
-    def _health(self, healthy: bool) -> None:
-        if self._on_health is not None:
-            self._on_health(healthy)

@@ -11,7 +11,7 @@ def uuid4_text() -> str:
     Event ids need uniqueness, not secrecy: ``random`` is reseeded in forked
     children, so parent and child never share a sequence.
     """
-    h = "%032x" % getrandbits(128)
+    h = f"{getrandbits(128):032x}"
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
 
 

@@ -7,9 +7,11 @@ the client therefore never lets more events in than the queue holds
 (:meth:`Ledger.settle`) as delivered or undelivered with a reason.
 
 Back-pressure versus outage: while the server answers, a caller that finds the
-queue full waits for the worker to make room (nothing lost). While the server
-is failing, waiting would stall the application for a whole retry deadline, so
-the event is refused at once and counted as ``queue_full``.
+queue full waits for the worker to make room (nothing lost). Once attempts have
+been failing (or hanging) for :data:`OUTAGE_GRACE` seconds without a success,
+waiting would stall the application for a whole retry deadline, so a caller
+that finds the queue full is refused at once and the event is counted as
+``queue_full``. A single failed request does not count as an outage.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from databuddy_otel.delivery import Failure
 from databuddy_otel.models import EventResponse, Undelivered
 
 logger = logging.getLogger("databuddy")
+
+#: Seconds of attempts without reaching the server after which it counts as down.
+OUTAGE_GRACE = 1.0
 
 
 @dataclass(frozen=True)
@@ -63,7 +68,7 @@ class Ledger:
         self.block = block
         self.dedup_size = dedup_size
         self.on_undelivered = on_undelivered
-        self.healthy = True
+        self._trying_since: float | None = None
         self.delivered = 0
         self.undelivered: Counter[str] = Counter()
         self.deduplicated = 0
@@ -84,7 +89,7 @@ class Ledger:
         self._waiting = 0
         self._inflight_ids.clear()
         self._collectors = []
-        self.healthy = True
+        self._trying_since = None
 
     @property
     def pending(self) -> int:
@@ -96,16 +101,16 @@ class Ledger:
             if self._pending < self.capacity:
                 self._pending += 1
                 return True
-            if not (self.block and self.healthy):
+            if not self.block or self.server_down():
                 return False
             self._waiting += 1
             try:
                 end = time.monotonic() + self.block_timeout
                 while self._pending >= self.capacity:
-                    remaining = end - time.monotonic()
-                    if remaining <= 0 or not self.healthy:
+                    now = time.monotonic()
+                    if now >= end or self.server_down(now):
                         return False
-                    self._cond.wait(remaining)
+                    self._cond.wait(min(0.05, end - now))
                 self._pending += 1
                 return True
             finally:
@@ -118,13 +123,23 @@ class Ledger:
             if self._waiting:
                 self._cond.notify_all()
 
-    def set_health(self, healthy: bool) -> None:
-        if healthy != self.healthy:
-            self.healthy = healthy
-            if healthy:
+    # -- health (see delivery.Health) ------------------------------------
+    def attempt_started(self) -> None:
+        if self._trying_since is None:
+            self._trying_since = time.monotonic()
+
+    def attempt_finished(self, reached: bool) -> None:
+        if reached:
+            if self._trying_since is not None and self.server_down():
                 logger.info("Databuddy server reachable again")
-            with self._cond:
-                self._cond.notify_all()
+            self._trying_since = None
+
+    def server_down(self, now: float | None = None) -> bool:
+        """True once attempts have gone :data:`OUTAGE_GRACE` s without reaching the server."""
+        since = self._trying_since
+        if since is None:
+            return False
+        return (time.monotonic() if now is None else now) - since >= OUTAGE_GRACE
 
     # -- deduplication -------------------------------------------------
     def claim(self, event_id: str) -> bool:
@@ -230,5 +245,5 @@ class Ledger:
             undelivered=dict(self.undelivered),
             deduplicated=self.deduplicated,
             filtered=self.filtered,
-            reachable=self.healthy,
+            reachable=not self.server_down(),
         )
