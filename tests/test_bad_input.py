@@ -27,7 +27,10 @@ class Color(enum.Enum):
         ({"name": 42}, "Event name is required and must be a string"),
         ({"name": "x" * 257}, "Event name too long (max 256 characters)"),
         ({"name": "e", "properties": [1, 2]}, "properties must be a mapping, not list"),
-        ({"name": "e", "properties": {str(i): i for i in range(51)}}, "Too many properties (max 50)"),
+        (
+            {"name": "e", "properties": {str(i): i for i in range(51)}},
+            "Too many properties (max 50)",
+        ),
         ({"name": "e", "properties": {"blob": "x" * 40_000}}, "Properties too large (max 32KB)"),
         ({"name": "e", "properties": {"k" * 129: 1}}, "Property key too long"),
         ({"name": "e", "anonymousId": "a" * 257}, "anonymousId too long (max 256 characters)"),

@@ -26,9 +26,7 @@ def test_global_properties_merge_and_event_keys_win(
     assert by_name["f"] == {}
 
 
-def test_middleware_changes_drops_and_runs_once(
-    server: DevServer, make_client: MakeClient
-) -> None:
+def test_middleware_changes_drops_and_runs_once(server: DevServer, make_client: MakeClient) -> None:
     """Middleware may change or drop an event; it runs exactly once per event."""
     calls: list[str] = []
 

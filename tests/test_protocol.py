@@ -33,7 +33,9 @@ def test_legacy_batch_reports_per_event_errors() -> None:
 
 def test_legacy_payload_too_large_splits() -> None:
     """A legacy 'Payload too large' inside a 200 splits like a 413."""
-    outcome = LEGACY.interpret(200, '{"status":"error","message":"Payload too large"}', {}, 4, batch=True)
+    outcome = LEGACY.interpret(
+        200, '{"status":"error","message":"Payload too large"}', {}, 4, batch=True
+    )
     assert outcome.verdict == SPLIT
 
 
