@@ -1,0 +1,97 @@
+"""``python -m databuddy_otel.devserver`` (also installed as ``databuddy-devserver``).
+
+Prints ``Databuddy dev server listening on http://HOST:PORT`` as its first line and
+serves until SIGINT or SIGTERM, then closes the database and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sqlite3
+import sys
+import threading
+import time
+from types import FrameType
+from typing import Any
+
+from databuddy_otel.devserver import DevServer
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="databuddy-devserver",
+        description="Local Databuddy ingest server (POST /track, legacy POST / and /batch).",
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=8910, help="port to bind, 0 picks a free one (default: 8910)"
+    )
+    parser.add_argument(
+        "--db", default=":memory:", help="SQLite file to keep events in (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--client-id",
+        action="append",
+        metavar="ID",
+        help="accept only this website/client id (repeatable; default: accept any)",
+    )
+    parser.add_argument(
+        "--api-key",
+        action="append",
+        metavar="KEY",
+        help="accept only this API key on /track (repeatable; default: accept any)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the dev server until SIGINT or SIGTERM; return the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        server = DevServer(
+            host=args.host,
+            port=args.port,
+            db=args.db,
+            client_ids=args.client_id,
+            api_keys=args.api_key,
+        )
+    except (TypeError, ValueError) as exc:
+        print(f"databuddy-devserver: {exc}", file=sys.stderr)
+        return 2
+    stop_requested = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop_requested.set()
+
+    # Handlers go in before the socket opens, so a signal right after the banner is
+    # always a clean stop. Only the main thread may install them.
+    previous: dict[signal.Signals, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, request_stop)
+    try:
+        try:
+            server.start()
+        except (OSError, sqlite3.Error) as exc:
+            where = f"{args.host}:{args.port}"
+            print(f"databuddy-devserver: cannot start on {where}: {exc}", file=sys.stderr)
+            return 1
+        try:
+            print(f"Databuddy dev server listening on {server.url}", flush=True)
+            # A short sleep, not Event.wait(): setting an Event from a signal handler
+            # while the main thread waits on it can deadlock on the Event's own lock.
+            while not stop_requested.is_set():
+                time.sleep(0.1)
+        finally:
+            server.stop()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""``python -m databuddy_otel.devserver``: banner, serving, clean stop on SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import re
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+import requests
+
+from databuddy_otel.devserver import DevServer
+from databuddy_otel.devserver.__main__ import main
+
+BANNER = re.compile(r"Databuddy dev server listening on (http://127\.0\.0\.1:(\d+))\n")
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+
+
+def read_line(proc: subprocess.Popen[str], timeout: float = 15.0) -> str:
+    """The next stdout line, failing (not hanging) if none comes within ``timeout``."""
+    assert proc.stdout is not None
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.stdout, selectors.EVENT_READ)
+        if not selector.select(timeout):
+            pytest.fail(f"no output from the dev server within {timeout}s")
+    return proc.stdout.readline()
+
+
+@contextmanager
+def devserver_process(*args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """Run the CLI with ``args`` on a free port; yield the process and its URL."""
+    command = [sys.executable, "-m", "databuddy_otel.devserver", "--port", "0", *args]
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        try:
+            line = read_line(proc)
+            match = BANNER.fullmatch(line)
+            assert match, f"unexpected first line {line!r}"
+            yield proc, match.group(1)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(timeout=15)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_cli_serves_and_stops_cleanly_on_signal(tmp_path, signum):
+    """The CLI prints its URL, stores a posted event in --db, and exits 0 on the signal."""
+    db = str(tmp_path / "cli.sqlite3")
+    with devserver_process("--db", db) as (proc, url):
+        response = requests.post(
+            f"{url}/track", json={"name": "from-cli"}, params={"website_id": "w"}, timeout=10
+        )
+        assert response.status_code == 200
+        proc.send_signal(signum)
+        assert proc.wait(timeout=15) == 0
+        _, err = proc.communicate()
+        assert "Traceback" not in err
+    with DevServer(db=db) as reopened:
+        assert [e["name"] for e in reopened.events()] == ["from-cli"]
+
+
+def test_cli_credential_lists_are_repeatable():
+    """--client-id and --api-key may be given several times; others are refused."""
+    args = ["--client-id", "a", "--client-id", "b", "--api-key", "k1", "--api-key", "k2"]
+    with devserver_process(*args) as (proc, url):
+
+        def status(**kwargs: object) -> int:
+            return requests.post(
+                f"{url}/track", json={"name": "x"}, timeout=10, **kwargs
+            ).status_code
+
+        assert status(params={"website_id": "b"}) == 200
+        assert status(params={"website_id": "c"}) == 404
+        assert status(headers={"x-api-key": "k2"}) == 200
+        assert status(headers={"Authorization": "Bearer k3"}) == 403
+        legacy = requests.post(f"{url}/?client_id=c", json={"type": "custom", "name": "x"})
+        assert legacy.json()["message"] == "Invalid or inactive client ID"
+        proc.terminate()
+        assert proc.wait(timeout=15) == 0
+
+
+def test_main_returns_1_when_the_port_is_taken(capsys):
+    """main() reports a busy port on stderr and returns 1."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["--port", str(port)]) == 1
+    assert "cannot start" in capsys.readouterr().err
+
+
+def test_main_returns_2_on_a_bad_port(capsys):
+    """main() rejects an impossible port with exit code 2."""
+    assert main(["--port", "70000"]) == 2
+    assert "port must be" in capsys.readouterr().err
