@@ -197,6 +197,11 @@ class Databuddy:
             if caller_id and self._dedup:
                 self._ledger.unclaim(event_id)
             return self._queue_full(event_id, name)
+        if self._closed:  # shutdown() began while this call was under way
+            self._ledger.release(1)
+            if caller_id and self._dedup:
+                self._ledger.unclaim(event_id)
+            return EventResponse(False, event_id, _CLOSED)
         processor.on_emit(QueuedEvent(EventRecord(body, name, event_id, caller_id)))
         return EventResponse(True, event_id, None)
 
@@ -387,8 +392,8 @@ class Databuddy:
             try:
                 limit = self.settings.shutdown_timeout if timeout is None else timeout
                 end = time.monotonic() + limit
+                self._closed = True  # refuse new events first, then drain the queue
                 result = self._flush(limit)
-                self._closed = True
                 # From here on no new attempt starts, so only a request already
                 # in flight can hold things up: give it one request timeout.
                 self._delivery.stop()
