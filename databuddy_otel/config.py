@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from databuddy_otel.limits import MAX_EVENTS_PER_REQUEST
@@ -34,7 +34,7 @@ class Settings:
     """Resolved, checked client settings (units: seconds unless named ``_ms``)."""
 
     client_id: str | None
-    api_key: str | None
+    api_key: str | None = field(repr=False)
     api_url: str
     protocol: str
     website_id: str | None

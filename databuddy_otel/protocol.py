@@ -51,7 +51,7 @@ class Wire:
     api_url: str
     legacy: bool
     client_id: str | None = None
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)
 
     def url(self, *, batch: bool) -> str:
         base = self.api_url.rstrip("/")

@@ -106,7 +106,11 @@ def test_arbitrary_events_never_raise_or_get_refused(
 
 
 @SETTINGS
-@given(events=st.lists(st.dictionaries(st.sampled_from(["name", "properties", "eventId"]), values), max_size=5))
+@given(
+    events=st.lists(
+        st.dictionaries(st.sampled_from(["name", "properties", "eventId"]), values), max_size=5
+    )
+)
 def test_arbitrary_batches_never_raise_or_get_refused(
     databuddy_server: DevServer, events: list[dict[str, Any]]
 ) -> None:

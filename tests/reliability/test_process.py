@@ -17,7 +17,9 @@ _client: Databuddy | None = None
 
 def _work(n: int) -> list[str]:
     assert _client is not None
-    ids = [_client.track(name="forked_work", properties={"n": n, "i": i}).event_id for i in range(50)]
+    ids = [
+        _client.track(name="forked_work", properties={"n": n, "i": i}).event_id for i in range(50)
+    ]
     result = _client.flush(timeout=10)
     assert result.success and result.processed == 50
     return [i or "" for i in ids]
