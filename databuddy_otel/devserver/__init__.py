@@ -20,7 +20,8 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 
-from databuddy_otel.devserver._http import Fault, IngestHTTPServer, IngestState
+from databuddy_otel.devserver._http import IngestHTTPServer
+from databuddy_otel.devserver._state import Fault, IngestState
 from databuddy_otel.devserver._store import Store
 
 __all__ = ["DevServer"]
