@@ -125,6 +125,7 @@ class Databuddy:
         self._dedup = settings.enable_deduplication
         self._closed = False
         self._next_drop_warning = 0.0
+        self._warned_closed = False
         self._pool: Any = None
         self._pool_pid = 0
         self._close_lock = threading.Lock()
@@ -175,7 +176,7 @@ class Databuddy:
 
     def _track(self, data: dict[str, Any]) -> EventResponse:
         if self._closed:
-            return EventResponse(False, data.get("eventId"), _CLOSED)
+            return self._refuse_closed(data)
         prepared = self._prepare(data)
         if isinstance(prepared, EventResponse):
             return prepared
@@ -204,6 +205,14 @@ class Databuddy:
             return EventResponse(False, event_id, _CLOSED)
         processor.on_emit(QueuedEvent(EventRecord(body, name, event_id, caller_id)))
         return EventResponse(True, event_id, None)
+
+    def _refuse_closed(self, data: dict[str, Any]) -> EventResponse:
+        event_id, name = _text_or_none(data.get("eventId")), _text_or_none(data.get("name"))
+        self._ledger.count(SHUTDOWN, [Undelivered(event_id, name, SHUTDOWN, _CLOSED)])
+        if not self._warned_closed:
+            self._warned_closed = True
+            self._log.warning("Databuddy: event tracked after shutdown(); not sent")
+        return EventResponse(False, event_id, _CLOSED)
 
     def _prepare(self, data: dict[str, Any]) -> tuple[str, str, str, bool] | EventResponse:
         """Fill defaults, apply globals and middleware, check and serialize."""
