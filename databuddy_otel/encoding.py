@@ -78,9 +78,10 @@ quote: Callable[[str], str] = json.encoder.encode_basestring_ascii
 
 # The C encoder, built once (``JSONEncoder.encode`` rebuilds it on every call).
 # No cycle markers: a cycle ends in RecursionError and takes the slow path.
-_iterencode = (json.encoder.c_make_encoder or _missing_c_encoder)(
-    None, _default, quote, None, ":", ",", False, False, False
+_make_encoder: Callable[..., Callable[[Any, int], Any]] = (
+    getattr(json.encoder, "c_make_encoder", None) or _missing_c_encoder
 )
+_iterencode = _make_encoder(None, _default, quote, None, ":", ",", False, False, False)
 
 
 def dumps(value: Any) -> str:

@@ -1,0 +1,241 @@
+"""Plumbing the OpenTelemetry exporters share.
+
+An exporter maps OpenTelemetry data to event dicts (:mod:`databuddy_otel.otel_events`);
+an :class:`Outlet` checks and serializes them for the wire, sends them through a
+:class:`~databuddy_otel.delivery.Delivery` and settles them in a
+:class:`~databuddy_otel.ledger.Ledger`: its own for a standalone exporter, the
+client's for one built with ``client=``. Those events never sit in the client's
+queue, so they are settled with ``queued=False``: counted and reported, without
+touching the queue's room.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any, NamedTuple, Optional
+
+from opentelemetry import context as otel_context
+
+from databuddy_otel import config
+from databuddy_otel.delivery import EXPORT_ERROR, INVALID, Delivery, Failure, RetryPolicy
+from databuddy_otel.event import InvalidEvent, serialize
+from databuddy_otel.ids import uuid4_text
+from databuddy_otel.ledger import Ledger, Stats
+from databuddy_otel.models import Undelivered
+from databuddy_otel.protocol import Wire
+from databuddy_otel.transport import RequestsTransport
+
+if TYPE_CHECKING:
+    from databuddy_otel.client import Databuddy
+
+logger = logging.getLogger("databuddy")
+
+
+class Prepared(NamedTuple):
+    """One serialized event and what the ledger needs to settle it."""
+
+    body: str
+    name: str
+    event_id: str
+    caller_id: bool
+
+
+class Outlet:
+    """Serialize, send and settle the events one exporter found."""
+
+    def __init__(
+        self,
+        delivery: Delivery,
+        ledger: Ledger,
+        *,
+        legacy: bool,
+        defaults: dict[str, str] | None = None,
+        dedup: bool = True,
+        disabled: bool = False,
+        owns_delivery: bool = True,
+    ) -> None:
+        self.delivery = delivery
+        self.ledger = ledger
+        self.legacy = legacy
+        self.defaults = defaults or {}
+        self.dedup = dedup
+        self.disabled = disabled
+        self.owns_delivery = owns_delivery
+
+    @classmethod
+    def standalone(cls, settings: config.Settings) -> Outlet:
+        """A delivery and a ledger of its own, built like the client's."""
+        if settings.debug:
+            from databuddy_otel.client import _enable_debug
+
+            _enable_debug(logger)
+        ledger = Ledger(
+            capacity=settings.max_queue_size,
+            block_timeout=settings.timeout,
+            block=False,
+            dedup_size=settings.max_deduplication_cache_size,
+            on_undelivered=settings.on_undelivered,
+        )
+        delivery = Delivery(
+            Wire(settings.api_url, settings.legacy, settings.client_id, settings.api_key),
+            settings.transport or RequestsTransport(verify=settings.verify),
+            timeout=settings.timeout,
+            policy=RetryPolicy(deadline=settings.retry_deadline),
+            health=ledger,
+        )
+        return cls(
+            delivery,
+            ledger,
+            legacy=settings.legacy,
+            defaults=defaults_for(settings),
+            dedup=settings.enable_deduplication,
+            disabled=settings.disabled,
+        )
+
+    @classmethod
+    def of_client(cls, client: Databuddy) -> Outlet:
+        """The client's delivery (transport, retries) and ledger; the client keeps owning them."""
+        settings = client.settings
+        # Same package: the client keeps these private so users cannot reach them.
+        return cls(
+            client._delivery,
+            client._ledger,
+            legacy=settings.legacy,
+            defaults=defaults_for(settings),
+            dedup=settings.enable_deduplication,
+            disabled=settings.disabled,
+            owns_delivery=False,
+        )
+
+    def prepare(self, events: Iterable[dict[str, Any]]) -> list[Prepared]:
+        """Fill ids and defaults, check and serialize; invalid and duplicate events are counted."""
+        prepared: list[Prepared] = []
+        invalid: list[Undelivered] = []
+        for event in events:
+            caller_id = event.get("eventId") is not None
+            if not caller_id:
+                event["eventId"] = uuid4_text()
+            for key, value in self.defaults.items():
+                if event.get(key) is None:
+                    event[key] = value
+            try:
+                body = serialize(event, legacy=self.legacy)
+            except InvalidEvent as exc:
+                event_id = event.get("eventId")
+                invalid.append(
+                    Undelivered(
+                        event_id if isinstance(event_id, str) else None,
+                        event.get("name"),
+                        INVALID,
+                        str(exc),
+                    )
+                )
+                continue
+            event_id = str(event["eventId"])
+            if caller_id and self.dedup and not self.ledger.claim(event_id):
+                continue
+            prepared.append(Prepared(body, event["name"], event_id, caller_id))
+        if invalid:
+            logger.warning(
+                "Databuddy dropped %d invalid event(s) from OpenTelemetry data; first: %s",
+                len(invalid),
+                invalid[0].error,
+            )
+            self.ledger.count(INVALID, invalid)
+        return prepared
+
+    def deliver(self, bodies: Sequence[str]) -> list[Optional[Failure]]:
+        """Send ``bodies`` within one retry deadline; one result per event, never raises."""
+        try:
+            deadline = time.monotonic() + self.delivery.policy.deadline
+            return self.delivery.send(bodies, deadline=deadline)
+        except Exception as exc:
+            logger.exception("Exporting %d Databuddy event(s) failed", len(bodies))
+            return [Failure(EXPORT_ERROR, f"export failed: {type(exc).__name__}")] * len(bodies)
+
+    def settle(self, prepared: Sequence[Prepared], errors: Sequence[Optional[Failure]]) -> None:
+        """Record the outcome; these events never took room in a client's queue."""
+        try:
+            meta = [(p.event_id, p.name, p.caller_id) for p in prepared]
+            self.ledger.settle(meta, errors, queued=False)
+        except Exception:
+            logger.exception("Recording the outcome of %d Databuddy event(s) failed", len(prepared))
+
+    def send(self, prepared: Sequence[Prepared]) -> bool:
+        """Deliver and settle ``prepared``; ``True`` when the server accepted every one."""
+        errors = self.deliver([p.body for p in prepared])
+        self.settle(prepared, errors)
+        return not any(errors)
+
+    def stats(self) -> Stats:
+        return self.ledger.snapshot()
+
+    def close(self) -> None:
+        """Stop retries and close the transport, unless a client owns them."""
+        if not self.owns_delivery:
+            return
+        self.delivery.stop()
+        try:
+            self.delivery.transport.close()
+        except Exception:
+            logger.debug("Closing the transport failed", exc_info=True)
+
+
+def build(client: Databuddy | None, options: dict[str, Any]) -> Outlet:
+    """An outlet for an exporter's constructor: ``client=`` or settings, not both."""
+    given = {key: value for key, value in options.items() if value is not None}
+    if client is not None:
+        if given:
+            raise ValueError(
+                f"pass client=... or connection settings ({', '.join(sorted(given))}), not both: "
+                "an exporter built with client= uses that client's settings"
+            )
+        return Outlet.of_client(client)
+    return Outlet.standalone(config.resolve(**given))
+
+
+def defaults_for(settings: config.Settings) -> dict[str, str]:
+    """Fields every event gets unless it sets them, as the client fills them."""
+    pairs = (
+        ("namespace", settings.namespace),
+        ("source", settings.source),
+        ("websiteId", None if settings.legacy else settings.website_id),
+    )
+    return {key: value for key, value in pairs if value is not None}
+
+
+_suppressor: Callable[[], AbstractContextManager[None]] | None = None
+
+
+def suppressed() -> AbstractContextManager[None]:
+    """Suppress instrumentation (so our own HTTP call makes no span) for a ``with`` block.
+
+    OpenTelemetry's batch and simple processors already do this around
+    ``export()``; an exporter called directly must do it itself. The public
+    ``opentelemetry.instrumentation.utils.suppress_instrumentation`` is used
+    when installed (it is whenever an instrumentation is); otherwise the plain
+    ``"suppress_instrumentation"`` context key, which that package's
+    ``is_instrumentation_enabled()`` also honours.
+    """
+    global _suppressor
+    if _suppressor is None:
+        try:
+            module = importlib.import_module("opentelemetry.instrumentation.utils")
+            _suppressor = getattr(module, "suppress_instrumentation", _plain_key)
+        except Exception:  # not installed, or broken: the plain key still works
+            _suppressor = _plain_key
+    return _suppressor()
+
+
+@contextlib.contextmanager
+def _plain_key() -> Iterator[None]:
+    token = otel_context.attach(otel_context.set_value("suppress_instrumentation", True))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)

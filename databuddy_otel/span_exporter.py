@@ -1,0 +1,173 @@
+"""``DatabuddySpanExporter``: tagged span events in, Databuddy events out.
+
+Mark a span event as analytics with ``databuddy.track=True``; every other
+attribute becomes a property (see :mod:`databuddy_otel.otel_events` for the
+reserved attributes, the id fallbacks and the ``trace_id`` / ``span_id``
+properties)::
+
+    provider = TracerProvider()
+    provider.add_span_processor(DatabuddyBaggageProcessor())  # ids from baggage
+    provider.add_span_processor(BatchSpanProcessor(DatabuddySpanExporter(client_id="...")))
+    with provider.get_tracer("shop").start_as_current_span("checkout") as span:
+        span.add_event("purchase", {"databuddy.track": True, "plan": "pro"})
+
+Spans without tagged events cost one scan of their (usually empty) event list
+and send nothing. Zero-code: ``OTEL_TRACES_EXPORTER=databuddy`` with the
+``DATABUDDY_*`` environment variables.
+
+**Sampling.** A span that the sampler drops is never recording: its events are
+discarded before any processor or exporter sees them, and this exporter (like
+every exporter behind a ``BatchSpanProcessor``) only receives sampled spans.
+With a ratio sampler, analytics events are sampled too. See
+:mod:`databuddy_otel.sampling` for the remedy.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Callable, Optional
+
+from opentelemetry import baggage
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from databuddy_otel import _components
+from databuddy_otel.ledger import Stats
+from databuddy_otel.log_exporter import exporting
+from databuddy_otel.models import Undelivered
+from databuddy_otel.otel_events import INHERITED, span_events
+from databuddy_otel.transport import Transport, Verify
+
+if TYPE_CHECKING:
+    from databuddy_otel.client import Databuddy
+
+__all__ = ["DatabuddyBaggageProcessor", "DatabuddySpanExporter"]
+
+logger = logging.getLogger("databuddy")
+
+
+class DatabuddySpanExporter(SpanExporter):
+    """Send the tagged events of exported spans to Databuddy; ``export()`` never raises.
+
+    Build it from the client's connection settings (each falls back to its
+    ``DATABUDDY_*`` environment variable, so ``DatabuddySpanExporter()`` works
+    when they are set), or with ``client=`` to share a :class:`Databuddy`
+    client's transport, retries, counters and deduplication (its ``shutdown``
+    is then left to the client). Batching is the span processor's job
+    (``OTEL_BSP_*``); each ``export()`` sends its events in request-sized
+    chunks, retried within one ``retry_deadline``.
+    """
+
+    def __init__(
+        self,
+        *,
+        client: Databuddy | None = None,
+        include_trace_ids: bool = True,
+        client_id: str | None = None,
+        api_key: str | None = None,
+        api_url: str | None = None,
+        protocol: str | None = None,
+        website_id: str | None = None,
+        namespace: str | None = None,
+        source: str | None = None,
+        debug: bool | None = None,
+        timeout: float | None = None,
+        retry_deadline: float | None = None,
+        enable_deduplication: bool | None = None,
+        max_deduplication_cache_size: int | None = None,
+        disabled: bool | None = None,
+        on_undelivered: Optional[Callable[[list[Undelivered]], None]] = None,
+        verify: Verify | None = None,
+        transport: Transport | None = None,
+    ) -> None:
+        self._outlet = _components.build(
+            client,
+            {
+                "client_id": client_id,
+                "api_key": api_key,
+                "api_url": api_url,
+                "protocol": protocol,
+                "website_id": website_id,
+                "namespace": namespace,
+                "source": source,
+                "debug": debug,
+                "timeout": timeout,
+                "retry_deadline": retry_deadline,
+                "enable_deduplication": enable_deduplication,
+                "max_deduplication_cache_size": max_deduplication_cache_size,
+                "disabled": disabled,
+                "on_undelivered": on_undelivered,
+                "verify": verify,
+                "transport": transport,
+            },
+        )
+        self._trace_ids = include_trace_ids
+        self._shut_down = False
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        if self._shut_down:
+            return SpanExportResult.FAILURE
+        exporting.active = True
+        try:
+            with _components.suppressed():
+                return self._export(spans)
+        except Exception:
+            logger.exception("Exporting Databuddy events from %d span(s) failed", len(spans))
+            return SpanExportResult.FAILURE
+        finally:
+            exporting.active = False
+
+    def _export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        events = []
+        for span in spans:
+            if span.events:
+                events.extend(span_events(span, trace_ids=self._trace_ids))
+        if not events or self._outlet.disabled:
+            return SpanExportResult.SUCCESS
+        prepared = self._outlet.prepare(events)
+        if prepared and not self._outlet.send(prepared):
+            return SpanExportResult.FAILURE
+        return SpanExportResult.SUCCESS
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        # Nothing is buffered here: each export() sends before it returns.
+        return True
+
+    def shutdown(self) -> None:
+        """Stop: interrupt retries in progress and close the transport (not a client's)."""
+        if self._shut_down:
+            return
+        self._shut_down = True
+        self._outlet.close()
+
+    def stats(self) -> Stats:
+        """Counters of the events this exporter sent (the client's, with ``client=``)."""
+        return self._outlet.stats()
+
+
+class DatabuddyBaggageProcessor(SpanProcessor):
+    """Copy Databuddy ids from the baggage onto each span as it starts.
+
+    Exported spans carry no baggage, so this is how the exporter's baggage
+    fallback works: the entries ``databuddy.anonymous_id``,
+    ``databuddy.session_id``, ``databuddy.namespace`` and ``databuddy.source``
+    become span attributes of the same names, unless the span was started with
+    its own. Add it to the tracer provider next to the exporter's processor::
+
+        provider.add_span_processor(DatabuddyBaggageProcessor())
+    """
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        try:
+            entries = baggage.get_all(parent_context)
+            if not entries:
+                return
+            own = span.attributes or {}
+            for key in INHERITED:
+                value = entries.get(key)
+                if isinstance(value, str) and value and key not in own:
+                    span.set_attribute(key, value)
+        except Exception:
+            logger.exception("Copying Databuddy baggage onto a span failed")

@@ -1,0 +1,162 @@
+"""DatabuddyLogExporter end to end: real LoggerProvider + BatchLogRecordProcessor + dev server."""
+
+from __future__ import annotations
+
+from opentelemetry import baggage, context
+from opentelemetry._logs import LogRecord
+from opentelemetry.sdk._logs import ReadableLogRecord
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExportResult
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+
+from databuddy_otel.delivery import Delivery
+from databuddy_otel.devserver import DevServer
+from databuddy_otel.ledger import Ledger
+from databuddy_otel.log_exporter import DatabuddyBaggageLogProcessor, DatabuddyLogExporter
+from databuddy_otel.protocol import Wire
+from databuddy_otel.record import EventRecord, QueuedEvent
+from databuddy_otel.transport import RequestsTransport
+from tests.conftest import MakeClient
+from tests.otel.conftest import MakeLogExporter, MakeLoggerProvider, wait_until
+
+TAG = {"databuddy.track": True}
+
+
+def readable(record: LogRecord) -> ReadableLogRecord:
+    return ReadableLogRecord(record, Resource.get_empty())
+
+
+def test_tagged_event_record_arrives_with_properties_and_timestamp(
+    server: DevServer, make_log_exporter: MakeLogExporter, make_logger_provider: MakeLoggerProvider
+) -> None:
+    """A tagged log record with event_name arrives; attributes and a dict body are properties."""
+    provider = make_logger_provider(BatchLogRecordProcessor(make_log_exporter()))
+    provider.get_logger("t").emit(
+        LogRecord(
+            event_name="signup",
+            timestamp=1_700_000_000_123_456_789,
+            attributes={**TAG, "plan": "pro", "seats": 2},
+            body={"seats": 1, "referrer": "ad", "databuddy.session_id": "ignored"},
+        )
+    )
+    provider.force_flush()
+    [event] = server.events()
+    assert event["name"] == "signup"
+    assert event["timestamp"] == 1_700_000_000_123
+    assert event["properties"] == {"plan": "pro", "seats": 2, "referrer": "ad"}
+    assert event["sessionId"] is None
+
+
+def test_untagged_or_unnamed_records_send_nothing(
+    server: DevServer, make_log_exporter: MakeLogExporter, make_logger_provider: MakeLoggerProvider
+) -> None:
+    """Records without event_name, or without the tag, are skipped."""
+    provider = make_logger_provider(BatchLogRecordProcessor(make_log_exporter()))
+    logger = provider.get_logger("t")
+    logger.emit(LogRecord(body="plain log line"))
+    logger.emit(LogRecord(body="tagged but unnamed", attributes=TAG))
+    logger.emit(LogRecord(event_name="named_but_untagged", attributes={"k": 1}))
+    provider.force_flush()
+    assert server.request_count == 0
+
+
+def test_trace_ids_of_the_active_span(
+    server: DevServer, make_log_exporter: MakeLogExporter, make_logger_provider: MakeLoggerProvider
+) -> None:
+    """A record emitted inside a span carries that span's trace_id and span_id."""
+    provider = make_logger_provider(BatchLogRecordProcessor(make_log_exporter()))
+    tracer = TracerProvider(shutdown_on_exit=False).get_tracer("t")
+    with tracer.start_as_current_span("s") as span:
+        provider.get_logger("t").emit(LogRecord(event_name="e", attributes=TAG))
+    provider.force_flush()
+    ids = span.get_span_context()
+    props = server.events()[0]["properties"]
+    assert props == {"trace_id": f"{ids.trace_id:032x}", "span_id": f"{ids.span_id:016x}"}
+
+
+def test_ids_from_attributes_then_baggage(
+    server: DevServer, make_log_exporter: MakeLogExporter, make_logger_provider: MakeLoggerProvider
+) -> None:
+    """With the baggage processor first, ids fall back from attributes to the baggage."""
+    provider = make_logger_provider(
+        DatabuddyBaggageLogProcessor(), BatchLogRecordProcessor(make_log_exporter())
+    )
+    ctx = baggage.set_baggage("databuddy.anonymous_id", "anon_edge")
+    ctx = baggage.set_baggage("databuddy.session_id", "sess_edge", ctx)
+    token = context.attach(ctx)
+    try:
+        provider.get_logger("t").emit(
+            LogRecord(event_name="e", attributes={**TAG, "databuddy.session_id": "sess_own"})
+        )
+    finally:
+        context.detach(token)
+    provider.force_flush()
+    [event] = server.events()
+    assert (event["anonymousId"], event["sessionId"]) == ("anon_edge", "sess_own")
+    assert event["properties"] == {}
+
+
+def test_baggage_is_read_from_a_record_that_keeps_its_context(
+    server: DevServer, make_log_exporter: MakeLogExporter
+) -> None:
+    """A record exported with its context (no batch processor in between) uses its baggage."""
+    token = context.attach(baggage.set_baggage("databuddy.anonymous_id", "anon_ctx"))
+    try:
+        record = LogRecord(event_name="e", attributes=TAG)
+    finally:
+        context.detach(token)
+    assert make_log_exporter().export([readable(record)]) is LogRecordExportResult.SUCCESS
+    assert server.events()[0]["anonymousId"] == "anon_ctx"
+
+
+def test_outage_during_export_loses_nothing(
+    server: DevServer, make_log_exporter: MakeLogExporter, make_logger_provider: MakeLoggerProvider
+) -> None:
+    """Records exported while the server answers 503 arrive once it recovers."""
+    exporter = make_log_exporter(retry_deadline=10)
+    provider = make_logger_provider(BatchLogRecordProcessor(exporter, schedule_delay_millis=20))
+    server.set_outage(503)
+    logger = provider.get_logger("t")
+    for i in range(30):
+        logger.emit(LogRecord(event_name="e", attributes={**TAG, "i": i}))
+    wait_until(lambda: server.request_count >= 2)
+    server.set_outage(None)
+    events = server.wait_for_events(30, timeout=15)
+    assert sorted(e["properties"]["i"] for e in events) == list(range(30))
+
+
+def test_client_records_and_foreign_records_share_one_request(server: DevServer) -> None:
+    """EventRecords keep their fast path and queue accounting; foreign records skip the queue."""
+    ledger = Ledger(capacity=10, block_timeout=1)
+    delivery = Delivery(Wire(server.url, False, "test-site"), RequestsTransport(), health=ledger)
+    exporter = DatabuddyLogExporter(delivery, ledger)
+    assert ledger.admit()
+    body = '{"name":"from_client","eventId":"c-1","timestamp":1700000000000,"properties":{}}'
+    own = QueuedEvent(EventRecord(body, "from_client", "c-1", False))
+    foreign = readable(LogRecord(event_name="from_otel", attributes=TAG))
+    try:
+        assert exporter.export([own, foreign]) is LogRecordExportResult.SUCCESS
+    finally:
+        exporter.shutdown()
+    assert sorted(e["name"] for e in server.events()) == ["from_client", "from_otel"]
+    assert server.request_count == 1
+    stats = ledger.snapshot()
+    assert (stats.queued, stats.delivered) == (0, 2)
+
+
+def test_client_reuse_counts_without_touching_the_queue(
+    server: DevServer,
+    make_client: MakeClient,
+    make_logger_provider: MakeLoggerProvider,
+) -> None:
+    """client= counts foreign events as delivered and leaves the client's queue room alone."""
+    client = make_client(source="worker")
+    provider = make_logger_provider(BatchLogRecordProcessor(DatabuddyLogExporter(client=client)))
+    for i in range(3):
+        provider.get_logger("t").emit(LogRecord(event_name="otel", attributes={**TAG, "i": i}))
+    provider.shutdown()
+    stats = client.stats()
+    assert (stats.queued, stats.delivered) == (0, 3)
+    assert client.track(name="after").success and client.flush().success
+    assert {e["source"] for e in server.events(name="otel")} == {"worker"}
+    assert len(server.events()) == 4
