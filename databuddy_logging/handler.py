@@ -11,7 +11,7 @@ from typing import Any
 
 from databuddy_logging import _fields
 from databuddy_otel import Databuddy
-from databuddy_otel.log_exporter import exporting
+from databuddy_otel._sending import is_sending
 
 _log = logging.getLogger("databuddy")
 
@@ -228,7 +228,7 @@ class DatabuddyHandler(logging.Handler):
             return None
         if record.name.partition(".")[0] in IGNORED_LOGGERS:
             return None
-        if getattr(exporting, "active", False):
+        if is_sending():
             return None
         return tags
 

@@ -11,17 +11,13 @@ touching the queue's room.
 
 from __future__ import annotations
 
-import contextlib
-import importlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, Optional
 
-from opentelemetry import context as otel_context
-
 from databuddy_otel import config
+from databuddy_otel._runtime import enable_debug
 from databuddy_otel.delivery import EXPORT_ERROR, INVALID, Delivery, Failure, RetryPolicy
 from databuddy_otel.event import InvalidEvent, serialize
 from databuddy_otel.ids import uuid4_text
@@ -71,9 +67,7 @@ class Outlet:
     def standalone(cls, settings: config.Settings) -> Outlet:
         """A delivery and a ledger of its own, built like the client's."""
         if settings.debug:
-            from databuddy_otel.client import _enable_debug
-
-            _enable_debug(logger)
+            enable_debug(logger)
         ledger = Ledger(
             capacity=settings.max_queue_size,
             block_timeout=settings.timeout,
@@ -81,13 +75,7 @@ class Outlet:
             dedup_size=settings.max_deduplication_cache_size,
             on_undelivered=settings.on_undelivered,
         )
-        delivery = Delivery(
-            Wire(settings.api_url, settings.legacy, settings.client_id, settings.api_key),
-            settings.transport or RequestsTransport(verify=settings.verify),
-            timeout=settings.timeout,
-            policy=RetryPolicy(deadline=settings.retry_deadline),
-            health=ledger,
-        )
+        delivery = new_delivery(settings, ledger)
         return cls(
             delivery,
             ledger,
@@ -199,6 +187,17 @@ def build(client: Databuddy | None, options: dict[str, Any]) -> Outlet:
     return Outlet.standalone(config.resolve(**given))
 
 
+def new_delivery(settings: config.Settings, ledger: Ledger) -> Delivery:
+    """The wire, transport and retry policy ``settings`` ask for, reporting health to ``ledger``."""
+    return Delivery(
+        Wire(settings.api_url, settings.legacy, settings.client_id, settings.api_key),
+        settings.transport or RequestsTransport(verify=settings.verify),
+        timeout=settings.timeout,
+        policy=RetryPolicy(deadline=settings.retry_deadline),
+        health=ledger,
+    )
+
+
 def defaults_for(settings: config.Settings) -> dict[str, str]:
     """Fields every event gets unless it sets them, as the client fills them."""
     pairs = (
@@ -207,35 +206,3 @@ def defaults_for(settings: config.Settings) -> dict[str, str]:
         ("websiteId", None if settings.legacy else settings.website_id),
     )
     return {key: value for key, value in pairs if value is not None}
-
-
-_suppressor: Callable[[], AbstractContextManager[None]] | None = None
-
-
-def suppressed() -> AbstractContextManager[None]:
-    """Suppress instrumentation (so our own HTTP call makes no span) for a ``with`` block.
-
-    OpenTelemetry's batch and simple processors already do this around
-    ``export()``; an exporter called directly must do it itself. The public
-    ``opentelemetry.instrumentation.utils.suppress_instrumentation`` is used
-    when installed (it is whenever an instrumentation is); otherwise the plain
-    ``"suppress_instrumentation"`` context key, which that package's
-    ``is_instrumentation_enabled()`` also honours.
-    """
-    global _suppressor
-    if _suppressor is None:
-        try:
-            module = importlib.import_module("opentelemetry.instrumentation.utils")
-            _suppressor = getattr(module, "suppress_instrumentation", _plain_key)
-        except Exception:  # not installed, or broken: the plain key still works
-            _suppressor = _plain_key
-    return _suppressor()
-
-
-@contextlib.contextmanager
-def _plain_key() -> Iterator[None]:
-    token = otel_context.attach(otel_context.set_value("suppress_instrumentation", True))
-    try:
-        yield
-    finally:
-        otel_context.detach(token)

@@ -9,24 +9,22 @@ Nothing here raises into the application after construction.
 
 from __future__ import annotations
 
-import atexit
 import dataclasses
 import logging
 import os
-import sys
 import threading
 import time
-import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 
-from databuddy_otel import config
-from databuddy_otel.context import current_ids
-from databuddy_otel.delivery import INVALID, QUEUE_FULL, SHUTDOWN, Delivery, RetryPolicy
+from databuddy_otel import _components, config
+from databuddy_otel._components import Prepared
+from databuddy_otel._runtime import enable_debug, in_event_loop, run_bounded, shutdown_at_exit
+from databuddy_otel.delivery import INVALID, QUEUE_FULL, SHUTDOWN
+from databuddy_otel.enrichment import Enricher
 from databuddy_otel.event import KEYWORD_FIELDS, InvalidEvent, serialize
-from databuddy_otel.ids import uuid4_text
 from databuddy_otel.ledger import OUTAGE_GRACE, Ledger, Stats
 from databuddy_otel.limits import MAX_EVENTS_PER_REQUEST
 from databuddy_otel.log_exporter import DatabuddyLogExporter
@@ -37,9 +35,8 @@ from databuddy_otel.models import (
     EventResponse,
     Undelivered,
 )
-from databuddy_otel.protocol import Wire
 from databuddy_otel.record import EventRecord, QueuedEvent
-from databuddy_otel.transport import RequestsTransport, Transport, Verify
+from databuddy_otel.transport import Transport, Verify
 
 logger = logging.getLogger("databuddy")
 
@@ -109,19 +106,9 @@ class Databuddy:
         self.settings = settings
         self._log = logger or logging.getLogger("databuddy")
         if settings.debug:
-            _enable_debug(self._log)
+            enable_debug(self._log)
         self._legacy = settings.legacy
-        self._defaults = {
-            k: v
-            for k, v in (
-                ("namespace", settings.namespace),
-                ("source", settings.source),
-                ("websiteId", None if settings.legacy else settings.website_id),
-            )
-            if v is not None
-        }
-        self._globals: dict[str, Any] = {}
-        self._middleware: list[config.Middleware] = list(middleware or ())
+        self._enricher = Enricher(_components.defaults_for(settings), middleware or (), self._log)
         self._dedup = settings.enable_deduplication
         self._closed = False
         self._next_drop_warning = 0.0
@@ -136,13 +123,7 @@ class Databuddy:
             dedup_size=settings.max_deduplication_cache_size,
             on_undelivered=settings.on_undelivered,
         )
-        self._delivery = Delivery(
-            Wire(settings.api_url, settings.legacy, settings.client_id, settings.api_key),
-            settings.transport or RequestsTransport(verify=settings.verify),
-            timeout=settings.timeout,
-            policy=RetryPolicy(deadline=settings.retry_deadline),
-            health=self._ledger,
-        )
+        self._delivery = _components.new_delivery(settings, self._ledger)
         self._exporter = DatabuddyLogExporter(self._delivery, self._ledger)
         self._processor: BatchLogRecordProcessor | None = None
         if settings.enable_batching and not settings.disabled:
@@ -152,7 +133,7 @@ class Databuddy:
                 max_export_batch_size=settings.batch_size,
                 max_queue_size=settings.max_queue_size,
             )
-        _register_exit(self)
+        shutdown_at_exit(self)
 
     # -- tracking ---------------------------------------------------------
     def track(
@@ -187,13 +168,12 @@ class Databuddy:
             return EventResponse(True, event_id, None)
         processor = self._processor
         if processor is None:
-            item = (body, name, event_id, caller_id)
-            if _in_event_loop():
+            if in_event_loop():
                 # Never block a running event loop on the network: send from a
                 # thread; the outcome reaches stats() and on_undelivered.
-                self._background().submit(self._send_now, [item])
+                self._background().submit(self._send_now, [prepared])
                 return EventResponse(True, event_id, None)
-            return self._send_now([item]).results[0]
+            return self._send_now([prepared]).results[0]
         if not self._ledger.admit():
             if caller_id and self._dedup:
                 self._ledger.unclaim(event_id)
@@ -214,67 +194,21 @@ class Databuddy:
             self._log.warning("Databuddy: event tracked after shutdown(); not sent")
         return EventResponse(False, event_id, _CLOSED)
 
-    def _prepare(self, data: dict[str, Any]) -> tuple[str, str, str, bool] | EventResponse:
-        """Fill defaults, apply globals and middleware, check and serialize."""
-        event_id = data.get("eventId")
-        caller_id = event_id is not None
-        if not caller_id:
-            data["eventId"] = uuid4_text()
-        if data.get("timestamp") is None:
-            now = time.time_ns() // 1_000_000
-            data["timestamp"] = now
-        else:
-            now = None
-        if data.get("anonymousId") is None or data.get("sessionId") is None:
-            bound = current_ids()
-            if data.get("anonymousId") is None and bound.anonymous_id is not None:
-                data["anonymousId"] = bound.anonymous_id
-            if data.get("sessionId") is None and bound.session_id is not None:
-                data["sessionId"] = bound.session_id
-        for key, value in self._defaults.items():
-            if data.get(key) is None:
-                data[key] = value
-        if self._globals:
-            props = data.get("properties")
-            if props is None or isinstance(props, Mapping):
-                data["properties"] = {**self._globals, **(props or {})}
-        if self._middleware:
-            changed = self._run_middleware(data)
-            if changed is None:
-                self._ledger.count_filtered()
-                return EventResponse(True, _text_or_none(data.get("eventId")), None)
-            data = changed
+    def _prepare(self, data: dict[str, Any]) -> Prepared | EventResponse:
+        """Enrich, check and serialize one event; an answer when it goes no further."""
+        event, caller_id, now = self._enricher.enrich(data)
+        if event is None:
+            self._ledger.count_filtered()
+            return EventResponse(True, _text_or_none(data.get("eventId")), None)
         try:
-            body = serialize(data, legacy=self._legacy, now_ms=now)
+            body = serialize(event, legacy=self._legacy, now_ms=now)
         except InvalidEvent as exc:
-            event_id = _text_or_none(data.get("eventId"))
+            event_id = _text_or_none(event.get("eventId"))
             self._log.warning("Databuddy event not tracked: %s", exc)
-            name = _text_or_none(data.get("name"))
+            name = _text_or_none(event.get("name"))
             self._ledger.count(INVALID, [Undelivered(event_id, name, INVALID, str(exc))])
             return EventResponse(False, event_id, str(exc))
-        event_id = data["eventId"]
-        if not isinstance(event_id, str):
-            event_id = str(event_id)
-        return body, data["name"], event_id, caller_id
-
-    def _run_middleware(self, data: dict[str, Any]) -> dict[str, Any] | None:
-        for middleware in list(self._middleware):
-            try:
-                result = middleware(data)
-            except Exception:
-                self._log.exception("Databuddy middleware %r raised; skipped", middleware)
-                continue
-            if result is None:
-                return None
-            if isinstance(result, Mapping):
-                data = dict(result)
-            else:
-                self._log.warning(
-                    "Databuddy middleware %r returned %s; ignored",
-                    middleware,
-                    type(result).__name__,
-                )
-        return data
+        return Prepared(body, event["name"], str(event["eventId"]), caller_id)
 
     def _queue_full(self, event_id: str, name: str) -> EventResponse:
         down = self._ledger.server_down()
@@ -288,12 +222,10 @@ class Databuddy:
             self._log.warning("Databuddy %s (%d dropped so far)", message, dropped)
         return EventResponse(False, event_id, message)
 
-    def _send_now(self, prepared: list[tuple[str, str, str, bool]]) -> BatchEventResponse:
+    def _send_now(self, prepared: list[Prepared], *, single: bool = True) -> BatchEventResponse:
         """Send prepared events on this thread and report each one."""
-        meta = [(event_id, name, caller_id) for _, name, event_id, caller_id in prepared]
-        errors = self._delivery.send(
-            [p[0] for p in prepared], single=len(prepared) == 1 and self._processor is None
-        )
+        meta = [(p.event_id, p.name, p.caller_id) for p in prepared]
+        errors = self._delivery.send([p.body for p in prepared], single=single)
         self._ledger.settle(meta, errors, queued=False)
         results = [
             EventResponse(err is None, event_id, None if err is None else err.message)
@@ -324,7 +256,7 @@ class Databuddy:
             return BatchEventResponse(False, error="All events must have a valid name")
         if self._closed:
             return BatchEventResponse(False, error=_CLOSED)
-        slots: list[EventResponse | tuple[str, str, str, bool]] = []
+        slots: list[EventResponse | Prepared] = []
         for item in items:
             data = {k: v for k, v in item.items() if k != "type"}
             prepared = self._prepare(data)
@@ -340,7 +272,7 @@ class Databuddy:
         if self.settings.disabled:
             sent = iter([EventResponse(True, p[2], None) for p in to_send])
         else:
-            sent = iter(self._send_now(to_send).results if to_send else [])
+            sent = iter(self._send_now(to_send, single=False).results if to_send else [])
         results = [s if isinstance(s, EventResponse) else next(sent) for s in slots]
         return _summary(results)
 
@@ -363,7 +295,7 @@ class Databuddy:
             return BatchEventResponse(True, 0, [])
         collector = self._ledger.collect()
         try:
-            finished = _run_bounded(processor.force_flush, timeout)
+            finished = run_bounded(processor.force_flush, timeout)
         finally:
             self._ledger.stop_collecting(collector)
         summary = _summary(list(collector))
@@ -409,10 +341,10 @@ class Databuddy:
                 drain = self.settings.timeout + 0.5
                 if self._pool is not None:
                     pool, self._pool = self._pool, None
-                    _run_bounded(pool.shutdown, max(end - time.monotonic(), drain))
+                    run_bounded(pool.shutdown, max(end - time.monotonic(), drain))
                 processor = self._processor
                 if processor is not None:
-                    _run_bounded(processor.shutdown, max(end - time.monotonic(), drain))
+                    run_bounded(processor.shutdown, max(end - time.monotonic(), drain))
                 else:
                     self._exporter.shutdown()
                 left = self._ledger.pending
@@ -436,23 +368,23 @@ class Databuddy:
     # -- settings ----------------------------------------------------------
     def set_global_properties(self, properties: Mapping[str, Any]) -> None:
         """Add properties sent with every event (the event's own keys win)."""
-        self._globals = {**self._globals, **properties}
+        self._enricher.globals = {**self._enricher.globals, **properties}
 
     def get_global_properties(self) -> dict[str, Any]:
-        return dict(self._globals)
+        return dict(self._enricher.globals)
 
     def clear_global_properties(self) -> None:
-        self._globals = {}
+        self._enricher.globals = {}
 
     def add_middleware(self, middleware: config.Middleware) -> None:
         """Run ``middleware(event)`` on every event.
 
         It returns the event, a changed copy, or ``None`` to drop it.
         """
-        self._middleware.append(middleware)
+        self._enricher.middleware.append(middleware)
 
     def clear_middleware(self) -> None:
-        self._middleware = []
+        self._enricher.middleware = []
 
     def stats(self) -> Stats:
         """Counters: queued, delivered, and undelivered by reason."""
@@ -485,17 +417,6 @@ def _event_dict(event: Any, fields: dict[str, Any]) -> dict[str, Any] | str:
     return dict(event)
 
 
-def _in_event_loop() -> bool:
-    asyncio = sys.modules.get("asyncio")
-    if asyncio is None:  # not imported: no loop can be running
-        return False
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
-
-
 def _text_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
@@ -504,50 +425,3 @@ def _summary(results: list[EventResponse]) -> BatchEventResponse:
     processed = sum(1 for r in results if r.success)
     failed = next((r.error for r in results if not r.success), None)
     return BatchEventResponse(failed is None, processed, results, failed)
-
-
-def _run_bounded(fn: Any, timeout: float) -> bool:
-    """Run ``fn()`` on a helper thread; ``True`` if it finished within ``timeout`` s."""
-    done = threading.Event()
-
-    def run() -> None:
-        try:
-            fn()
-        except Exception:
-            logger.exception("Databuddy background flush failed")
-        finally:
-            done.set()
-
-    threading.Thread(target=run, name="databuddy-flush", daemon=True).start()
-    return done.wait(timeout)
-
-
-def _enable_debug(log: logging.Logger) -> None:
-    log.setLevel(logging.DEBUG)
-    if not log.handlers and not logging.getLogger().handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s databuddy %(levelname)s %(message)s"))
-        log.addHandler(handler)
-
-
-_clients: weakref.WeakSet[Databuddy] = weakref.WeakSet()
-_exit_lock = threading.Lock()
-_exit_registered = False
-
-
-def _register_exit(client: Databuddy) -> None:
-    global _exit_registered
-    _clients.add(client)
-    with _exit_lock:
-        if not _exit_registered:
-            atexit.register(_shutdown_all)
-            _exit_registered = True
-
-
-def _shutdown_all() -> None:
-    """At interpreter exit: a short, bounded flush of every live client."""
-    for client in list(_clients):
-        try:
-            client.shutdown()
-        except Exception:
-            logger.debug("Databuddy exit flush failed", exc_info=True)

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, Optional, Protocol
 
+from databuddy_otel._sending import sending
 from databuddy_otel.limits import MAX_BODY_BYTES, MAX_EVENTS_PER_REQUEST
 from databuddy_otel.protocol import FAIL, RETRY, SPLIT, SUCCESS, Outcome, Wire
 from databuddy_otel.transport import Transport, TransportError
@@ -120,9 +121,11 @@ class Delivery:
         by default each chunk gets the policy's deadline from its first attempt.
         """
         results: list[Optional[Failure]] = []
-        for group in chunk(bodies):
-            end = deadline if deadline is not None else time.monotonic() + self.policy.deadline
-            results.extend(self._send_chunk(group, end, batch=not (single and len(group) == 1)))
+        with sending():
+            for group in chunk(bodies):
+                end = deadline if deadline is not None else time.monotonic() + self.policy.deadline
+                batch = not (single and len(group) == 1)
+                results.extend(self._send_chunk(group, end, batch=batch))
         return results
 
     def _send_chunk(

@@ -21,7 +21,6 @@ client's transport, retries and counters.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import MutableMapping, Sequence
 from typing import TYPE_CHECKING, Callable, Optional
 
@@ -31,6 +30,7 @@ from opentelemetry.sdk._logs import LogRecordProcessor, ReadableLogRecord, ReadW
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 
 from databuddy_otel import _components
+from databuddy_otel._sending import sending
 from databuddy_otel.delivery import EXPORT_ERROR, Delivery, Failure
 from databuddy_otel.ledger import Ledger, Stats
 from databuddy_otel.models import Undelivered
@@ -42,10 +42,6 @@ if TYPE_CHECKING:
     from databuddy_otel.client import Databuddy
 
 logger = logging.getLogger("databuddy")
-
-#: Set on a thread while it exports: logging records it emits then are the
-#: SDK's own (or its HTTP stack's) and must never become events.
-exporting = threading.local()
 
 
 class DatabuddyLogExporter(LogRecordExporter):
@@ -111,15 +107,12 @@ class DatabuddyLogExporter(LogRecordExporter):
         self._shut_down = False
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
-        exporting.active = True
         try:
-            with _components.suppressed():
+            with sending():
                 return self._export(batch)
         except Exception:
             logger.exception("Exporting %d Databuddy log record(s) failed", len(batch))
             return LogRecordExportResult.FAILURE
-        finally:
-            exporting.active = False
 
     def _export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
         bodies: list[str] = []

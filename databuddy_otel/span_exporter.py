@@ -34,8 +34,8 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from databuddy_otel import _components
+from databuddy_otel._sending import sending
 from databuddy_otel.ledger import Stats
-from databuddy_otel.log_exporter import exporting
 from databuddy_otel.models import Undelivered
 from databuddy_otel.otel_events import INHERITED, span_events
 from databuddy_otel.transport import Transport, Verify
@@ -109,15 +109,12 @@ class DatabuddySpanExporter(SpanExporter):
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if self._shut_down:
             return SpanExportResult.FAILURE
-        exporting.active = True
         try:
-            with _components.suppressed():
+            with sending():
                 return self._export(spans)
         except Exception:
             logger.exception("Exporting Databuddy events from %d span(s) failed", len(spans))
             return SpanExportResult.FAILURE
-        finally:
-            exporting.active = False
 
     def _export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         events = []

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from databuddy_logging import DatabuddyHandler
+from databuddy_otel._sending import sending
 from databuddy_otel.devserver import DevServer
-from databuddy_otel.log_exporter import exporting
 from databuddy_otel.transport import HttpAnswer, RequestsTransport
 from tests.conftest import MakeClient
 
@@ -83,11 +83,8 @@ def test_records_logged_while_exporting_are_ignored(
     debug_root.addHandler(DatabuddyHandler(client=client))
     logging.getLogger("app").info("first", extra={"db_props": {}})
     assert client.flush(timeout=5).success
-    exporting.active = True
-    try:
+    with sending():
         logging.getLogger("app").info("on_exporting_thread", extra={"db_props": {}})
-    finally:
-        exporting.active = False
     client.flush(timeout=5)  # a loop would have queued "posting" by now and sent it here
     assert [e["name"] for e in server.events()] == ["first"]
 

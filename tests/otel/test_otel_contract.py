@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.trace import SpanContext, TraceFlags
 
-from databuddy_otel import _components
+from databuddy_otel import _sending
 from databuddy_otel.devserver import DevServer
 from databuddy_otel.log_exporter import DatabuddyLogExporter
 from databuddy_otel.span_exporter import DatabuddySpanExporter
@@ -207,7 +207,7 @@ def test_never_raises_and_accounts_for_every_tagged_event(
 
 def test_plain_key_fallback_suppresses(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without opentelemetry-instrumentation, export sets the plain key instrumentations honour."""
-    monkeypatch.setattr(_components, "_suppressor", _components._plain_key)
-    with _components.suppressed():
+    monkeypatch.setattr(_sending, "_suppressor", _sending._plain_key)
+    with _sending.suppressed():
         assert context.get_value("suppress_instrumentation") is True
     assert context.get_value("suppress_instrumentation") is None
