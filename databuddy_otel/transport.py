@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass
-from typing import Protocol, Union
+from typing import TYPE_CHECKING, Any, Protocol, Union
 
-import requests
+if TYPE_CHECKING:
+    import requests
 
 #: ``verify`` as ``requests`` takes it: True, False, or a CA bundle path.
 Verify = Union[bool, str]
@@ -56,6 +57,9 @@ class RequestsTransport:
             self._pid = os.getpid()
         session = self._session
         if session is None:
+            # Imported on first use: ``import databuddy_otel`` stays cheap.
+            import requests
+
             with self._lock:
                 if self._session is None:
                     self._session = requests.Session()
@@ -64,6 +68,8 @@ class RequestsTransport:
         return session
 
     def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> HttpAnswer:
+        import requests
+
         try:
             response = self._get_session().post(
                 url, data=body, headers=headers, timeout=timeout, verify=self._verify
@@ -84,7 +90,9 @@ class RequestsTransport:
                 self._session = None
 
 
-def _describe(exc: requests.RequestException) -> str:
+def _describe(exc: Any) -> str:
+    import requests
+
     if isinstance(exc, requests.Timeout):
         return "Network request failed: timed out"
     if isinstance(exc, requests.ConnectionError):
