@@ -86,3 +86,62 @@ def test_shutdown_racing_track_accounts_for_every_event(
     )
     assert score.sent >= 1000 and refused
     assert (score.lost, score.duplicated) == (0, 0)
+
+
+def test_threads_through_the_logging_handler_and_structlog(
+    server: DevServer, make_client: MakeClient, scoreboard: Scoreboard
+) -> None:
+    """Threads logging through DatabuddyHandler and the structlog processor: all arrive once."""
+    import logging
+
+    import structlog
+
+    from databuddy_logging import DatabuddyHandler
+    from databuddy_logging.structlog import DatabuddyProcessor
+
+    client = make_client(batch_size=25, max_queue_size=200)
+    logger = logging.getLogger("reliability.threads")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    handler = DatabuddyHandler(client=client)
+    logger.addHandler(handler)
+    ids: list[str] = []
+    lock = threading.Lock()
+
+    def remember_id(_: object, __: str, event_dict: dict[str, object]) -> dict[str, object]:
+        with lock:
+            ids.append(str(event_dict["db_tracked"]))
+        return event_dict
+
+    log = structlog.wrap_logger(
+        structlog.ReturnLogger(),
+        processors=[DatabuddyProcessor(client), remember_id, structlog.processors.JSONRenderer()],
+    )
+
+    def via_logging(slot: int) -> None:
+        for i in range(PER_THREAD // 2):
+            logger.info("via_logging", extra={"db_props": {"t": slot, "i": i}})
+
+    def via_structlog(slot: int) -> None:
+        for i in range(PER_THREAD // 2):
+            log.info("via_structlog", db_props={"t": slot, "i": i})
+
+    try:
+        threads = [threading.Thread(target=via_logging, args=(n,)) for n in range(THREADS // 2)]
+        threads += [threading.Thread(target=via_structlog, args=(n,)) for n in range(THREADS // 2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert client.flush(timeout=10).success
+    finally:
+        logger.removeHandler(handler)
+    events = server.events()
+    logged = [e["eventId"] for e in events if e["name"] == "via_logging"]
+    score = scoreboard.record(
+        "4 threads via logging + 4 via structlog",
+        logged + ids,
+        server,
+    )
+    assert len(logged) == THREADS // 2 * PER_THREAD // 2
+    assert (score.sent, score.lost, score.duplicated) == (THREADS * PER_THREAD // 2, 0, 0)
