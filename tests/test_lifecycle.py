@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import subprocess
-import sys
-import textwrap
 import time
 
 import pytest
@@ -88,30 +85,6 @@ def test_unbatched_track_never_blocks_the_event_loop(
 
     assert asyncio.run(main()) < 0.2
     assert [e["name"] for e in server.wait_for_events(1)] == ["from_async"]
-
-
-def test_sigterm_with_exit_on_sigterm_delivers(server: DevServer) -> None:
-    """A process stopped by SIGTERM after exit_on_sigterm() flushes its queue and exits 0."""
-    script = textwrap.dedent(
-        f"""
-        import sys, time
-        from databuddy_otel import Databuddy
-        from databuddy_otel.lifecycle import exit_on_sigterm
-        client = Databuddy(client_id="c", api_url={server.url!r}, batch_timeout=60_000)
-        exit_on_sigterm()
-        for i in range(5):
-            client.track(name="before_sigterm", properties={{"i": i}})
-        print("ready", flush=True)
-        time.sleep(30)
-        """
-    )
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    assert proc.stdout.readline().strip() == "ready"
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=20) == 0
-    proc.stdout.close()
-    assert len(server.events(name="before_sigterm")) == 5
 
 
 def test_exit_on_sigterm_keeps_the_previous_handler() -> None:

@@ -1,13 +1,16 @@
-"""Forked workers (multiprocessing with the fork start method, as prefork servers do)."""
+"""Process life: exit without flush, SIGTERM, fork, prefork pools, serverless handlers."""
 
 from __future__ import annotations
 
 import multiprocessing
+import signal
+import subprocess
 import sys
+import textwrap
 
 import pytest
 
-from databuddy_otel import Databuddy
+from databuddy_otel import Databuddy, flush_after
 from databuddy_otel.devserver import DevServer
 from tests.conftest import MakeClient
 from tests.reliability.conftest import Scoreboard
@@ -43,3 +46,99 @@ def test_multiprocessing_fork_pool_delivers_once(
         server,
     )
     assert (score.sent, score.lost, score.duplicated) == (230, 0, 0)
+
+
+def _run_script(body: str, server: DevServer, *, sigterm: bool = False) -> list[str]:
+    """Run a tracking script in a fresh interpreter; return the event ids it printed."""
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        from databuddy_otel import Databuddy, exit_on_sigterm
+        client = Databuddy(client_id="proc", api_url={server.url!r}, batch_timeout=60_000)
+        """
+    ) + textwrap.dedent(body)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    ids = []
+    for line in proc.stdout:
+        if line.strip() == "ready" and sigterm:
+            proc.send_signal(signal.SIGTERM)
+            continue
+        ids.append(line.strip())
+    assert proc.wait(timeout=30) == 0
+    proc.stdout.close()
+    return ids
+
+
+def test_exit_without_flush_delivers(server: DevServer, scoreboard: Scoreboard) -> None:
+    """A script that tracks and returns without flush() delivers everything (atexit)."""
+    ids = _run_script(
+        """
+        for i in range(200):
+            print(client.track(name="exit_without_flush", properties={"i": i}).event_id)
+        """,
+        server,
+    )
+    score = scoreboard.record("process exits without flush()", ids, server)
+    assert (score.sent, score.lost, score.duplicated) == (200, 0, 0)
+
+
+def test_sigterm_with_the_documented_pattern_delivers(
+    server: DevServer, scoreboard: Scoreboard
+) -> None:
+    """SIGTERM after exit_on_sigterm(): the queue is flushed and the process exits 0."""
+    ids = _run_script(
+        """
+        exit_on_sigterm()
+        for i in range(200):
+            print(client.track(name="sigterm", properties={"i": i}).event_id)
+        print("ready", flush=True)
+        time.sleep(30)
+        """,
+        server,
+        sigterm=True,
+    )
+    score = scoreboard.record("SIGTERM with exit_on_sigterm()", ids, server)
+    assert (score.sent, score.lost, score.duplicated) == (200, 0, 0)
+
+
+def test_os_fork_child_delivers_and_parent_queue_goes_once(
+    server: DevServer, scoreboard: Scoreboard
+) -> None:
+    """os.fork with events queued: the child's arrive, the parent's are not sent twice."""
+    ids = _run_script(
+        """
+        import os
+        for i in range(50):
+            print(client.track(name="before_fork", properties={"i": i}).event_id, flush=True)
+        pid = os.fork()
+        if pid == 0:
+            for i in range(50):
+                print(client.track(name="in_child", properties={"i": i}).event_id, flush=True)
+            client.shutdown(timeout=10)
+            os._exit(0)
+        os.waitpid(pid, 0)
+        """,
+        server,
+    )
+    score = scoreboard.record("os.fork with a queue in the parent", ids, server)
+    assert (score.sent, score.lost, score.duplicated) == (100, 0, 0)
+
+
+def test_serverless_handler_delivers_before_returning(
+    server: DevServer, make_client: MakeClient, scoreboard: Scoreboard
+) -> None:
+    """A flush_after handler has delivered every event by the time it returns."""
+    client = make_client(batch_size=100, batch_timeout=60_000)
+    ids: list[str] = []
+
+    @flush_after(client, timeout=10)
+    def handler(n: int) -> None:
+        for i in range(20):
+            ids.append(client.track(name="lambda", properties={"n": n, "i": i}).event_id or "")
+
+    for n in range(10):
+        handler(n)
+        assert len(server.events(name="lambda")) == len(ids)  # no flush needed after return
+    score = scoreboard.record("serverless handler with flush_after (10 calls)", ids, server)
+    assert (score.sent, score.lost, score.duplicated) == (200, 0, 0)
