@@ -11,10 +11,8 @@ does both; it nests, so an export that calls ``Delivery.send`` stays marked.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
 
 from opentelemetry import context as otel_context
 
@@ -37,32 +35,17 @@ def sending() -> Iterator[None]:
         _depth.value -= 1
 
 
-_suppressor: Callable[[], AbstractContextManager[None]] | None = None
-
-
-def suppressed() -> AbstractContextManager[None]:
-    """Suppress instrumentation (so our own HTTP call makes no span) for a ``with`` block.
-
-    OpenTelemetry's batch and simple processors already do this around
-    ``export()``; an exporter called directly must do it itself. The public
-    ``opentelemetry.instrumentation.utils.suppress_instrumentation`` is used
-    when installed (it is whenever an instrumentation is); otherwise the plain
-    ``"suppress_instrumentation"`` context key, which that package's
-    ``is_instrumentation_enabled()`` also honours.
-    """
-    global _suppressor
-    if _suppressor is None:
-        try:
-            module = importlib.import_module("opentelemetry.instrumentation.utils")
-            _suppressor = getattr(module, "suppress_instrumentation", _plain_key)
-        except Exception:  # not installed, or broken: the plain key still works
-            _suppressor = _plain_key
-    return _suppressor()
+#: The context key OpenTelemetry instrumentations check to stay silent (the
+#: public name; ``opentelemetry-instrumentation``'s ``is_instrumentation_enabled``
+#: honours it). Set directly rather than through that package, which would be
+#: imported on a background thread at the first send.
+SUPPRESS_KEY = "suppress_instrumentation"
 
 
 @contextlib.contextmanager
-def _plain_key() -> Iterator[None]:
-    token = otel_context.attach(otel_context.set_value("suppress_instrumentation", True))
+def suppressed() -> Iterator[None]:
+    """Suppress instrumentation (our own HTTP request makes no span) for a ``with`` block."""
+    token = otel_context.attach(otel_context.set_value(SUPPRESS_KEY, True))
     try:
         yield
     finally:

@@ -44,6 +44,14 @@ class RequestsTransport:
     """POSTs over a keep-alive ``requests.Session``; TLS verified unless ``verify=False``."""
 
     def __init__(self, *, verify: Verify = True) -> None:
+        # Imported here, not at module import (``import databuddy_otel`` stays
+        # cheap) and not lazily on the worker thread: a fork while another
+        # thread is half-way through an import leaves the child a broken module.
+        import netrc  # noqa: F401 - requests imports it lazily at the first request
+
+        import requests
+
+        self._requests = requests
         self._verify = verify
         self._lock = threading.Lock()
         self._session: requests.Session | None = None
@@ -57,19 +65,14 @@ class RequestsTransport:
             self._pid = os.getpid()
         session = self._session
         if session is None:
-            # Imported on first use: ``import databuddy_otel`` stays cheap.
-            import requests
-
             with self._lock:
                 if self._session is None:
-                    self._session = requests.Session()
+                    self._session = self._requests.Session()
                     self._session.trust_env = True
                 session = self._session
         return session
 
     def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> HttpAnswer:
-        import requests
-
         try:
             response = self._get_session().post(
                 url, data=body, headers=headers, timeout=timeout, verify=self._verify
@@ -80,7 +83,7 @@ class RequestsTransport:
                     response.text,
                     {k.lower(): v for k, v in response.headers.items()},
                 )
-        except requests.RequestException as exc:
+        except self._requests.RequestException as exc:
             raise TransportError(_describe(exc)) from None
 
     def close(self) -> None:

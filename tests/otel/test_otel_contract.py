@@ -205,9 +205,11 @@ def test_never_raises_and_accounts_for_every_tagged_event(
         assert stats.delivered + sum(stats.undelivered.values()) + stats.deduplicated == tagged
 
 
-def test_plain_key_fallback_suppresses(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without opentelemetry-instrumentation, export sets the plain key instrumentations honour."""
-    monkeypatch.setattr(_sending, "_suppressor", _sending._plain_key)
-    with _sending.suppressed():
-        assert context.get_value("suppress_instrumentation") is True
+def test_sending_sets_the_public_key_and_nests() -> None:
+    """sending() sets the plain suppress key instrumentations honour, and nests."""
+    with _sending.sending():
+        with _sending.sending():
+            assert context.get_value("suppress_instrumentation") is True
+        assert _sending.is_sending()
     assert context.get_value("suppress_instrumentation") is None
+    assert not _sending.is_sending()

@@ -142,3 +142,20 @@ def test_serverless_handler_delivers_before_returning(
         assert len(server.events(name="lambda")) == len(ids)  # no flush needed after return
     score = scoreboard.record("serverless handler with flush_after (10 calls)", ids, server)
     assert (score.sent, score.lost, score.duplicated) == (200, 0, 0)
+
+
+def test_first_send_imports_nothing(server: DevServer) -> None:
+    """The worker's first request imports no module: a fork mid-import would break the child."""
+    code = textwrap.dedent(
+        f"""
+        import sys
+        from databuddy_otel import Databuddy
+        client = Databuddy(client_id="imports", api_url={server.url!r})
+        before = set(sys.modules)
+        client.track(name="first")
+        assert client.flush(timeout=10).processed == 1
+        print(sorted(set(sys.modules) - before))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
