@@ -33,14 +33,17 @@ if TYPE_CHECKING:
     from databuddy_otel.log_exporter import DatabuddyBaggageLogProcessor, DatabuddyLogExporter
     from databuddy_otel.sampling import AlwaysRecordSampler, DatabuddySpanProcessor
     from databuddy_otel.span_exporter import DatabuddyBaggageProcessor, DatabuddySpanExporter
+    from databuddy_otel.web import DatabuddyASGIMiddleware, DatabuddyWSGIMiddleware
 
 _LAZY = {
     "AlwaysRecordSampler": "databuddy_otel.sampling",
+    "DatabuddyASGIMiddleware": "databuddy_otel.web",
     "DatabuddyBaggageLogProcessor": "databuddy_otel.log_exporter",
     "DatabuddyBaggageProcessor": "databuddy_otel.span_exporter",
     "DatabuddyLogExporter": "databuddy_otel.log_exporter",
     "DatabuddySpanExporter": "databuddy_otel.span_exporter",
     "DatabuddySpanProcessor": "databuddy_otel.sampling",
+    "DatabuddyWSGIMiddleware": "databuddy_otel.web",
     "DevServer": "databuddy_otel.devserver",
     "exit_on_sigterm": "databuddy_otel.lifecycle",
     "flush_after": "databuddy_otel.lifecycle",
@@ -62,11 +65,13 @@ __all__ = [
     "BatchEventResponse",
     "CustomEventInput",
     "Databuddy",
+    "DatabuddyASGIMiddleware",
     "DatabuddyBaggageLogProcessor",
     "DatabuddyBaggageProcessor",
     "DatabuddyLogExporter",
     "DatabuddySpanExporter",
     "DatabuddySpanProcessor",
+    "DatabuddyWSGIMiddleware",
     "DevServer",
     "EventResponse",
     "Stats",

@@ -123,6 +123,8 @@ class Databuddy:
             dedup_size=settings.max_deduplication_cache_size,
             on_undelivered=settings.on_undelivered,
         )
+        # Waiting for room would stall every task of a running event loop.
+        self._ledger.may_wait = lambda: not in_event_loop()
         self._delivery = _components.new_delivery(settings, self._ledger)
         self._exporter = DatabuddyLogExporter(self._delivery, self._ledger)
         self._processor: BatchLogRecordProcessor | None = None

@@ -68,6 +68,9 @@ class Ledger:
         self.block = block
         self.dedup_size = dedup_size
         self.on_undelivered = on_undelivered
+        #: Asked before a caller waits for room; ``False`` refuses at once instead
+        #: (the client says no on a thread running an event loop).
+        self.may_wait: Callable[[], bool] = lambda: True
         self._trying_since: float | None = None
         self.delivered = 0
         self.undelivered: Counter[str] = Counter()
@@ -101,7 +104,7 @@ class Ledger:
             if self._pending < self.capacity:
                 self._pending += 1
                 return True
-            if not self.block or self.server_down():
+            if not self.block or self.server_down() or not self.may_wait():
                 return False
             self._waiting += 1
             try:

@@ -101,3 +101,24 @@ def test_exit_on_sigterm_keeps_the_previous_handler() -> None:
         assert calls == [signal.SIGTERM]
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def test_full_queue_never_blocks_the_event_loop(
+    server: DevServer, make_client: MakeClient
+) -> None:
+    """On an event-loop thread a full queue refuses at once instead of waiting for room."""
+    client = make_client(batch_size=1, max_queue_size=1)
+
+    async def main() -> tuple[float, int]:
+        server.delay_next(5, seconds=0.5)
+        slowest, refused = 0.0, 0
+        for _ in range(5):
+            start = time.monotonic()
+            refused += not client.track(name="from_loop").success
+            slowest = max(slowest, time.monotonic() - start)
+        return slowest, refused
+
+    slowest, refused = asyncio.run(main())
+    assert slowest < 0.2
+    assert refused >= 1
+    assert client.stats().undelivered["queue_full"] == refused
