@@ -42,6 +42,8 @@ def test_every_page_ends_with_a_verify_step() -> None:
         "troubleshooting.md",
         "migration-from-node.md",
         "protocol.md",
+        "logging.md",
+        "structlog.md",
     ]
     for page in how_tos:
         text = (ROOT / "docs" / page).read_text(encoding="utf-8")
