@@ -109,14 +109,16 @@ def _check_properties(props: Any) -> tuple[Any, str]:
     """Return properties (possibly converted) and their JSON text."""
     if props is None:
         return {}, "{}"
-    if not isinstance(props, Mapping):
+    if type(props) is not dict and not isinstance(props, Mapping):
         raise InvalidEvent(f"properties must be a mapping, not {type(props).__name__}")
     if len(props) > MAX_PROPERTIES:
         raise InvalidEvent(f"Too many properties (max {MAX_PROPERTIES})")
+    half = MAX_PROPERTY_KEY_LENGTH // 2  # fits however JavaScript counts it
     try:
-        # Keys of at most half the limit fit however JavaScript counts them.
-        plain = max(map(len, props), default=0) <= MAX_PROPERTY_KEY_LENGTH // 2
-    except TypeError:  # a key without a length: not a string
+        # join() refuses any key that is not a string, and a short total
+        # settles every key's length in one step.
+        plain = len("".join(props)) <= half or all(len(key) <= half for key in props)
+    except TypeError:
         plain = False
     if not plain:
         props = encoding.sanitize(props)

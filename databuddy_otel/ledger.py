@@ -78,7 +78,8 @@ class Ledger:
         self.filtered = 0
         self._pending = 0
         self._waiting = 0
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._delivered_ids: dict[str, None] = {}
         self._inflight_ids: set[str] = set()
         self._collectors: list[list[EventResponse]] = []
@@ -87,7 +88,8 @@ class Ledger:
 
     def _after_fork(self) -> None:
         # OpenTelemetry empties the child's copy of the queue; ours follows.
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._pending = 0
         self._waiting = 0
         self._inflight_ids.clear()
@@ -100,7 +102,7 @@ class Ledger:
 
     def admit(self) -> bool:
         """Reserve room for one event; ``False`` means the queue stays full."""
-        with self._cond:
+        with self._lock:
             if self._pending < self.capacity:
                 self._pending += 1
                 return True
@@ -121,7 +123,7 @@ class Ledger:
 
     def release(self, count: int) -> None:
         """Give back room reserved by :meth:`admit` for events never queued."""
-        with self._cond:
+        with self._lock:
             self._pending = max(0, self._pending - count)
             if self._waiting:
                 self._cond.notify_all()
@@ -152,7 +154,7 @@ class Ledger:
         (counted as deduplicated); the id is remembered as delivered only once
         its event is, so a failed event can be tracked again.
         """
-        with self._cond:
+        with self._lock:
             if event_id in self._delivered_ids or event_id in self._inflight_ids:
                 self.deduplicated += 1
                 return False
@@ -161,7 +163,7 @@ class Ledger:
 
     def unclaim(self, event_id: str) -> None:
         """Forget a claimed id whose event was never queued."""
-        with self._cond:
+        with self._lock:
             self._inflight_ids.discard(event_id)
 
     def _remember(self, event_id: str) -> None:
@@ -185,7 +187,7 @@ class Ledger:
         """
         lost: list[Undelivered] = []
         delivered = 0
-        with self._cond:
+        with self._lock:
             for (event_id, name, caller_id), error in zip(events, errors):
                 if caller_id and event_id is not None:
                     self._inflight_ids.discard(event_id)
@@ -223,13 +225,13 @@ class Ledger:
     def count(self, reason: str, lost: Iterable[Undelivered] = (), *, number: int = 0) -> None:
         """Count events that will not be delivered (``number`` of them, or ``lost``)."""
         items = list(lost)
-        with self._cond:
+        with self._lock:
             self.undelivered[reason] += number or len(items)
         if items:
             self.report(items)
 
     def count_filtered(self) -> None:
-        with self._cond:
+        with self._lock:
             self.filtered += 1
 
     def collect(self) -> list[EventResponse]:
