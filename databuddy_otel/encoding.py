@@ -12,6 +12,7 @@ value                     sent as
 ``UUID``                  string
 ``Enum``                  its ``value``, converted by this same rule
 ``set``, ``frozenset``    array (iteration order)
+other mappings            object
 ``tuple``                 array
 ``bytes``, ``bytearray``  text decoded as UTF-8, bad bytes replaced
 NaN, +/-Infinity          ``null``
@@ -52,6 +53,8 @@ def _default(value: Any) -> Any:
         return value.value
     if isinstance(value, (set, frozenset)):
         return list(value)
+    if isinstance(value, Mapping):  # the C encoder takes only real dicts
+        return dict(value)
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value).decode("utf-8", "replace")
     return _text(value)

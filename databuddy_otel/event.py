@@ -109,8 +109,10 @@ def _check_properties(props: Any) -> tuple[Any, str]:
     """Return properties (possibly converted) and their JSON text."""
     if props is None:
         return {}, "{}"
-    if type(props) is not dict and not isinstance(props, Mapping):
-        raise InvalidEvent(f"properties must be a mapping, not {type(props).__name__}")
+    if type(props) is not dict:
+        if not isinstance(props, Mapping):
+            raise InvalidEvent(f"properties must be a mapping, not {type(props).__name__}")
+        props = dict(props)  # the C encoder takes only real dicts
     if len(props) > MAX_PROPERTIES:
         raise InvalidEvent(f"Too many properties (max {MAX_PROPERTIES})")
     half = MAX_PROPERTY_KEY_LENGTH // 2  # fits however JavaScript counts it
@@ -175,19 +177,19 @@ def serialize(event: dict[str, Any], *, legacy: bool, now_ms: int | None = None)
     if event_id is not None:
         text += ',"eventId":' + quote(event_id)
     text += f',"timestamp":{timestamp},"properties":{props_json}'
-    for key, limit in _LEGACY_FIELDS if legacy else _TRACK_FIELDS:
+    for key, prefix, limit in _LEGACY_FIELDS if legacy else _TRACK_FIELDS:
         if event.get(key) is not None:
-            text += f',"{key}":' + quote(_check_text(event, key, limit) or "")
+            text += prefix + quote(_check_text(event, key, limit) or "")
     return text + "}"
 
 
 _LEGACY_FIELDS = (
-    ("anonymousId", MAX_ID_LENGTH),
-    ("sessionId", MAX_ID_LENGTH),
+    ("anonymousId", ',"anonymousId":', MAX_ID_LENGTH),
+    ("sessionId", ',"sessionId":', MAX_ID_LENGTH),
 )
 _TRACK_FIELDS = (
     *_LEGACY_FIELDS,
-    ("namespace", MAX_NAMESPACE_LENGTH),
-    ("source", MAX_SOURCE_LENGTH),
-    ("websiteId", MAX_WEBSITE_ID_LENGTH),
+    ("namespace", ',"namespace":', MAX_NAMESPACE_LENGTH),
+    ("source", ',"source":', MAX_SOURCE_LENGTH),
+    ("websiteId", ',"websiteId":', MAX_WEBSITE_ID_LENGTH),
 )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from random import getrandbits
+from random import randbytes
+
+# The variant nibble of a UUID is 10xx in binary: 8, 9, a or b.
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
 
 
 def uuid4_text() -> str:
@@ -11,8 +14,8 @@ def uuid4_text() -> str:
     Event ids need uniqueness, not secrecy: ``random`` is reseeded in forked
     children, so parent and child never share a sequence.
     """
-    h = f"{getrandbits(128):032x}"
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+    h = randbytes(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
 
 
 def new_anonymous_id() -> str:
