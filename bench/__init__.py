@@ -1,0 +1,1 @@
+"""Benchmarks of databuddy_otel against its peers; run ``python3 bench/run.py``."""

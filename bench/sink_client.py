@@ -1,0 +1,52 @@
+"""Talking to the counting sink from a worker: reset, read counts, wait for a total."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+
+class SinkClient:
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or 80
+
+    def _request(self, method: str, path: str) -> dict[str, Any]:
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
+        try:
+            conn.request(method, path, body=b"" if method == "POST" else None)
+            result: dict[str, Any] = json.loads(conn.getresponse().read())
+            return result
+        finally:
+            conn.close()
+
+    def reset(self, target: int = 0) -> None:
+        self._request("POST", f"/reset?target={target}")
+
+    def counts(self) -> dict[str, Any]:
+        return self._request("GET", "/count")
+
+    def wait_for(self, total: int, timeout: float, poll: float = 0.02) -> dict[str, Any]:
+        """Poll until the sink has counted ``total`` events or ``timeout`` s passed."""
+        end = time.monotonic() + timeout
+        counts = self.counts()
+        while counts["total"] < total and time.monotonic() < end:
+            time.sleep(poll)
+            counts = self.counts()
+        return counts
+
+    def settle(self, quiet: float = 0.3, timeout: float = 30.0) -> dict[str, Any]:
+        """Wait until the count stops changing for ``quiet`` s (late requests landed)."""
+        end = time.monotonic() + timeout
+        counts = self.counts()
+        while time.monotonic() < end:
+            time.sleep(quiet)
+            later = self.counts()
+            if later["total"] == counts["total"]:
+                return later
+            counts = later
+        return counts
