@@ -39,4 +39,4 @@ def test_quickstart_runs_and_every_event_arrives() -> None:
         timeout=60,
         check=True,
     )
-    assert "The server stored 5 events" in done.stdout
+    assert "The server stored 8 events" in done.stdout
