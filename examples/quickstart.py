@@ -81,9 +81,8 @@ def send_through_front_doors(client: Databuddy, server_url: str) -> int:
 
         from databuddy_logging.structlog import DatabuddyProcessor
     except ImportError:
-        print(
-            "structlog is not installed: skipping its event (pip install 'databuddy-otel[structlog]')"
-        )
+        print("structlog is not installed: skipping its event")
+        print("  (pip install 'databuddy-otel[structlog]' adds it)")
     else:
         slog = structlog.wrap_logger(
             structlog.ReturnLogger(), processors=[DatabuddyProcessor(client, strip=True)]
