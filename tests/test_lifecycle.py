@@ -103,9 +103,7 @@ def test_exit_on_sigterm_keeps_the_previous_handler() -> None:
         signal.signal(signal.SIGTERM, previous)
 
 
-def test_full_queue_never_blocks_the_event_loop(
-    server: DevServer, make_client: MakeClient
-) -> None:
+def test_full_queue_never_blocks_the_event_loop(server: DevServer, make_client: MakeClient) -> None:
     """On an event-loop thread a full queue refuses at once instead of waiting for room."""
     client = make_client(batch_size=1, max_queue_size=1)
 
