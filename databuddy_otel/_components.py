@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, Optional
+
+from typing_extensions import TypedDict
 
 from databuddy_otel import config
 from databuddy_otel._runtime import enable_debug
@@ -24,7 +26,7 @@ from databuddy_otel.ids import uuid4_text
 from databuddy_otel.ledger import Ledger, Stats
 from databuddy_otel.models import Undelivered
 from databuddy_otel.protocol import Wire
-from databuddy_otel.transport import RequestsTransport
+from databuddy_otel.transport import RequestsTransport, Transport, Verify
 
 if TYPE_CHECKING:
     from databuddy_otel.client import Databuddy
@@ -174,8 +176,35 @@ class Outlet:
             logger.debug("Closing the transport failed", exc_info=True)
 
 
-def build(client: Databuddy | None, options: dict[str, Any]) -> Outlet:
+class ConnectionOptions(TypedDict, total=False):
+    """The client settings an exporter takes (each falls back to ``DATABUDDY_*``)."""
+
+    client_id: Optional[str]
+    api_key: Optional[str]
+    api_url: Optional[str]
+    protocol: Optional[str]
+    website_id: Optional[str]
+    namespace: Optional[str]
+    source: Optional[str]
+    debug: Optional[bool]
+    timeout: Optional[float]
+    retry_deadline: Optional[float]
+    enable_deduplication: Optional[bool]
+    max_deduplication_cache_size: Optional[int]
+    disabled: Optional[bool]
+    on_undelivered: Optional[Callable[[list[Undelivered]], None]]
+    verify: Optional[Verify]
+    transport: Optional[Transport]
+
+
+def build(client: Databuddy | None, options: Mapping[str, Any], owner: str) -> Outlet:
     """An outlet for an exporter's constructor: ``client=`` or settings, not both."""
+    unknown = sorted(set(options) - set(ConnectionOptions.__annotations__))
+    if unknown:
+        raise TypeError(
+            f"{owner} got unexpected option(s) {', '.join(unknown)}; it takes client=, "
+            f"include_trace_ids= or {', '.join(ConnectionOptions.__annotations__)}"
+        )
     given = {key: value for key, value in options.items() if value is not None}
     if client is not None:
         if given:

@@ -22,21 +22,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import MutableMapping, Sequence
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING
 
 from opentelemetry import baggage
 from opentelemetry._logs import LogRecord
 from opentelemetry.sdk._logs import LogRecordProcessor, ReadableLogRecord, ReadWriteLogRecord
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
+from typing_extensions import Unpack
 
 from databuddy_otel import _components
 from databuddy_otel._sending import sending
 from databuddy_otel.delivery import EXPORT_ERROR, Delivery, Failure
 from databuddy_otel.ledger import Ledger, Stats
-from databuddy_otel.models import Undelivered
 from databuddy_otel.otel_events import INHERITED, TRACK, log_event
 from databuddy_otel.record import EventRecord
-from databuddy_otel.transport import Transport, Verify
 
 if TYPE_CHECKING:
     from databuddy_otel.client import Databuddy
@@ -58,49 +57,14 @@ class DatabuddyLogExporter(LogRecordExporter):
         *,
         client: Databuddy | None = None,
         include_trace_ids: bool = True,
-        client_id: str | None = None,
-        api_key: str | None = None,
-        api_url: str | None = None,
-        protocol: str | None = None,
-        website_id: str | None = None,
-        namespace: str | None = None,
-        source: str | None = None,
-        debug: bool | None = None,
-        timeout: float | None = None,
-        retry_deadline: float | None = None,
-        enable_deduplication: bool | None = None,
-        max_deduplication_cache_size: int | None = None,
-        disabled: bool | None = None,
-        on_undelivered: Optional[Callable[[list[Undelivered]], None]] = None,
-        verify: Verify | None = None,
-        transport: Transport | None = None,
+        **options: Unpack[_components.ConnectionOptions],
     ) -> None:
         if delivery is not None and ledger is not None:
             self._outlet = _components.Outlet(delivery, ledger, legacy=delivery.wire.legacy)
         elif delivery is not None or ledger is not None:
             raise ValueError("pass both delivery and ledger, or neither")
         else:
-            self._outlet = _components.build(
-                client,
-                {
-                    "client_id": client_id,
-                    "api_key": api_key,
-                    "api_url": api_url,
-                    "protocol": protocol,
-                    "website_id": website_id,
-                    "namespace": namespace,
-                    "source": source,
-                    "debug": debug,
-                    "timeout": timeout,
-                    "retry_deadline": retry_deadline,
-                    "enable_deduplication": enable_deduplication,
-                    "max_deduplication_cache_size": max_deduplication_cache_size,
-                    "disabled": disabled,
-                    "on_undelivered": on_undelivered,
-                    "verify": verify,
-                    "transport": transport,
-                },
-            )
+            self._outlet = _components.build(client, options, "DatabuddyLogExporter")
         self._delivery = self._outlet.delivery
         self._ledger = self._outlet.ledger
         self._trace_ids = include_trace_ids
