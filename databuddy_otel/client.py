@@ -14,7 +14,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
@@ -74,35 +74,14 @@ class Databuddy:
         retry_deadline: float = 30.0,
         disabled: bool = False,
         on_queue_full: str = "block",
-        on_undelivered: Any = None,
+        on_undelivered: Callable[[list[Undelivered]], None] | None = None,
         shutdown_timeout: float = 5.0,
         verify: Verify = True,
         transport: Transport | None = None,
     ) -> None:
-        settings = config.resolve(
-            client_id=client_id,
-            api_key=api_key,
-            api_url=api_url,
-            protocol=protocol,
-            website_id=website_id,
-            namespace=namespace,
-            source=source,
-            debug=debug,
-            enable_batching=enable_batching,
-            batch_size=batch_size,
-            batch_timeout=batch_timeout,
-            max_queue_size=max_queue_size,
-            enable_deduplication=enable_deduplication,
-            max_deduplication_cache_size=max_deduplication_cache_size,
-            timeout=timeout,
-            retry_deadline=retry_deadline,
-            disabled=disabled,
-            on_queue_full=on_queue_full,
-            shutdown_timeout=shutdown_timeout,
-            verify=verify,
-            on_undelivered=on_undelivered,
-            transport=transport,
-        )
+        # Every argument but these two is a setting that config.resolve checks.
+        options = {k: v for k, v in locals().items() if k not in ("self", "logger", "middleware")}
+        settings = config.resolve(**options)
         self.settings = settings
         self._log = logger or logging.getLogger("databuddy")
         if settings.debug:
