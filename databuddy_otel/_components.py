@@ -216,7 +216,9 @@ def build(client: Databuddy | None, options: Mapping[str, Any], owner: str) -> O
     return Outlet.standalone(config.resolve(**given))
 
 
-def new_delivery(settings: config.Settings, ledger: Ledger) -> Delivery:
+def new_delivery(
+    settings: config.Settings, ledger: Ledger, log: logging.Logger | None = None
+) -> Delivery:
     """The wire, transport and retry policy ``settings`` ask for, reporting health to ``ledger``."""
     return Delivery(
         Wire(settings.api_url, settings.legacy, settings.client_id, settings.api_key),
@@ -224,6 +226,7 @@ def new_delivery(settings: config.Settings, ledger: Ledger) -> Delivery:
         timeout=settings.timeout,
         policy=RetryPolicy(deadline=settings.retry_deadline),
         health=ledger,
+        log=log,
     )
 
 

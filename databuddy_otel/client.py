@@ -101,10 +101,11 @@ class Databuddy:
             block=settings.on_queue_full == "block",
             dedup_size=settings.max_deduplication_cache_size,
             on_undelivered=settings.on_undelivered,
+            log=self._log,
         )
         # Waiting for room would stall every task of a running event loop.
         self._ledger.may_wait = lambda: not in_event_loop()
-        self._delivery = _components.new_delivery(settings, self._ledger)
+        self._delivery = _components.new_delivery(settings, self._ledger, self._log)
         self._exporter = DatabuddyLogExporter(self._delivery, self._ledger)
         self._processor: BatchLogRecordProcessor | None = None
         if settings.enable_batching and not settings.disabled:

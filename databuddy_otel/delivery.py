@@ -98,12 +98,14 @@ class Delivery:
         timeout: float = 10.0,
         policy: RetryPolicy | None = None,
         health: Health | None = None,
+        log: logging.Logger | None = None,
     ) -> None:
         self.wire = wire
         self.transport = transport
         self.timeout = timeout
         self.policy = policy or RetryPolicy()
         self._health = health
+        self._log = log or logger
         self._headers = wire.headers()
         self._stopped = threading.Event()
 
@@ -150,19 +152,19 @@ class Delivery:
                 )
             message = outcome.message or "Unknown error from server"
             if outcome.verdict in (FAIL, SPLIT):
-                logger.warning("Databuddy refused %d event(s): %s", len(group), message)
+                self._log.warning("Databuddy refused %d event(s): %s", len(group), message)
                 return [Failure(REJECTED, message)] * len(group)
             wait = self.policy.backoff(attempt, outcome.retry_after)
             attempt += 1
             if time.monotonic() + wait >= deadline:
-                logger.warning(
+                self._log.warning(
                     "Giving up on %d event(s) after %d attempt(s): %s", len(group), attempt, message
                 )
                 failure = Failure(
                     RETRIES_EXHAUSTED, f"{message} (gave up after {attempt} attempts)"
                 )
                 return [failure] * len(group)
-            logger.debug("Attempt %d failed (%s); retrying in %.2fs", attempt, message, wait)
+            self._log.debug("Attempt %d failed (%s); retrying in %.2fs", attempt, message, wait)
             if self._stopped.wait(wait):
                 return [Failure(SHUTDOWN, SHUTDOWN_MESSAGE)] * len(group)
 

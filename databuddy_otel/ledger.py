@@ -62,12 +62,14 @@ class Ledger:
         block: bool = True,
         dedup_size: int = 10_000,
         on_undelivered: Callable[[list[Undelivered]], None] | None = None,
+        log: logging.Logger | None = None,
     ) -> None:
         self.capacity = capacity
         self.block_timeout = block_timeout
         self.block = block
         self.dedup_size = dedup_size
         self.on_undelivered = on_undelivered
+        self._log = log or logger
         #: Asked before a caller waits for room; ``False`` refuses at once instead
         #: (the client says no on a thread running an event loop).
         self.may_wait: Callable[[], bool] = lambda: True
@@ -136,7 +138,7 @@ class Ledger:
     def attempt_finished(self, reached: bool) -> None:
         if reached:
             if self._trying_since is not None and self.server_down():
-                logger.info("Databuddy server reachable again")
+                self._log.info("Databuddy server reachable again")
             self._trying_since = None
 
     def server_down(self, now: float | None = None) -> bool:
@@ -220,7 +222,7 @@ class Ledger:
         try:
             callback(lost)
         except Exception:
-            logger.exception("on_undelivered callback failed")
+            self._log.exception("on_undelivered callback failed")
 
     def count(self, reason: str, lost: Iterable[Undelivered] = (), *, number: int = 0) -> None:
         """Count events that will not be delivered (``number`` of them, or ``lost``)."""

@@ -94,3 +94,51 @@ def test_repr_hides_the_api_key() -> None:
     client = Databuddy(api_key="dbdy_topsecret", disabled=True)
     assert "dbdy_topsecret" not in repr(client)
     client.shutdown()
+
+
+def test_custom_logger_receives_the_sdk_messages(
+    server: DevServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """logger= gets the client's and the delivery's messages instead of 'databuddy'."""
+    import logging
+
+    mine = logging.getLogger("myapp.analytics")
+    caplog.set_level(logging.DEBUG, logger="myapp.analytics")
+    client = Databuddy(
+        client_id="x", api_url=server.url, logger=mine, enable_batching=False, retry_deadline=2
+    )
+    server.fail_next(1, status=400)
+    client.track(name="refused")
+    client.track(name="")
+    client.shutdown()
+    names = {r.name for r in caplog.records}
+    assert "myapp.analytics" in names and "databuddy" not in names
+    messages = " ".join(r.getMessage() for r in caplog.records)
+    assert "refused 1 event" in messages and "not tracked" in messages
+
+
+def test_disabled_from_the_environment(monkeypatch: pytest.MonkeyPatch, server: DevServer) -> None:
+    """DATABUDDY_DISABLED=1 turns sending off without credentials."""
+    monkeypatch.delenv("DATABUDDY_CLIENT_ID", raising=False)
+    monkeypatch.delenv("DATABUDDY_API_KEY", raising=False)
+    monkeypatch.setenv("DATABUDDY_DISABLED", "1")
+    client = Databuddy(api_url=server.url)
+    assert client.track(name="nowhere").success
+    client.shutdown()
+    assert server.request_count == 0
+
+
+def test_shutdown_timeout_bounds_the_exit_flush(server: DevServer) -> None:
+    """shutdown() waits at most shutdown_timeout (plus one request timeout) for a slow server."""
+    import time
+
+    client = Databuddy(
+        client_id="x", api_url=server.url, shutdown_timeout=0.3, timeout=0.2, retry_deadline=30
+    )
+    server.set_outage(503)
+    client.track(name="stuck")
+    start = time.monotonic()
+    result = client.shutdown()
+    assert time.monotonic() - start < 0.3 + 0.2 + 0.5 + 0.5
+    assert not result.success
+    assert client.stats().undelivered.get("shutdown") == 1
