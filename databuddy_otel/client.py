@@ -93,6 +93,7 @@ class Databuddy:
         self._next_drop_warning = 0.0
         self._warned_closed = False
         self._pool: Any = None
+        self._background_sends: set[Any] = set()
         self._pool_pid = 0
         self._close_lock = threading.Lock()
         self._ledger = Ledger(
@@ -153,7 +154,9 @@ class Databuddy:
             if in_event_loop():
                 # Never block a running event loop on the network: send from a
                 # thread; the outcome reaches stats() and on_undelivered.
-                self._background().submit(self._send_now, [prepared])
+                future = self._background().submit(self._send_now, [prepared])
+                self._background_sends.add(future)
+                future.add_done_callback(self._background_sends.discard)
                 return EventResponse(True, event_id, None)
             return self._send_now([prepared]).results[0]
         if not self._ledger.admit():
@@ -273,7 +276,9 @@ class Databuddy:
 
     def _flush(self, timeout: float) -> BatchEventResponse:
         processor = self._processor
-        if processor is None or self._ledger.pending == 0:
+        if processor is None:
+            return self._wait_for_background_sends(timeout)
+        if self._ledger.pending == 0:
             return BatchEventResponse(True, 0, [])
         collector = self._ledger.collect()
         try:
@@ -285,6 +290,20 @@ class Databuddy:
             return summary
         left = self._ledger.pending
         message = f"flush timed out after {timeout:g}s; {left} event(s) still queued"
+        return dataclasses.replace(summary, success=False, error=message)
+
+    def _wait_for_background_sends(self, timeout: float) -> BatchEventResponse:
+        """flush() without batching: wait for sends started from event-loop threads."""
+        futures = list(self._background_sends)
+        if not futures:
+            return BatchEventResponse(True, 0, [])
+        from concurrent.futures import wait
+
+        done, running = wait(futures, timeout)
+        summary = _summary([r for f in done for r in f.result().results])
+        if not running:
+            return summary
+        message = f"flush timed out after {timeout:g}s; {len(running)} send(s) still running"
         return dataclasses.replace(summary, success=False, error=message)
 
     async def aflush(self, timeout: float | None = None) -> BatchEventResponse:

@@ -87,6 +87,22 @@ def test_unbatched_track_never_blocks_the_event_loop(
     assert [e["name"] for e in server.wait_for_events(1)] == ["from_async"]
 
 
+def test_aflush_waits_for_unbatched_sends_from_the_loop(
+    server: DevServer, make_client: MakeClient
+) -> None:
+    """await aflush() returns once the sends track() started in the background are done."""
+    client = make_client(enable_batching=False)
+
+    async def main() -> int:
+        server.delay_next(1, seconds=0.3)
+        client.track(name="background_send")
+        result = await client.aflush(timeout=5)
+        return result.processed
+
+    assert asyncio.run(main()) == 1
+    assert [e["name"] for e in server.events()] == ["background_send"]
+
+
 def test_exit_on_sigterm_keeps_the_previous_handler() -> None:
     """An application's own SIGTERM handler still runs before the exit."""
     calls: list[int] = []
