@@ -35,7 +35,7 @@ from databuddy_otel.models import (
     EventResponse,
     Undelivered,
 )
-from databuddy_otel.record import EventRecord, QueuedEvent
+from databuddy_otel.record import EventRecord, QueuedEvent, enqueuer
 from databuddy_otel.transport import Transport, Verify
 
 logger = logging.getLogger("databuddy")
@@ -116,6 +116,7 @@ class Databuddy:
                 max_export_batch_size=settings.batch_size,
                 max_queue_size=settings.max_queue_size,
             )
+            self._enqueue = enqueuer(self._processor)
         shutdown_at_exit(self)
 
     # -- tracking ---------------------------------------------------------
@@ -168,7 +169,7 @@ class Databuddy:
             if caller_id and self._dedup:
                 self._ledger.unclaim(event_id)
             return EventResponse(False, event_id, _CLOSED)
-        processor.on_emit(QueuedEvent(EventRecord(body, name, event_id, caller_id)))
+        self._enqueue(QueuedEvent(EventRecord(body, name, event_id, caller_id)))
         return EventResponse(True, event_id, None)
 
     def _refuse_closed(self, data: dict[str, Any]) -> EventResponse:
