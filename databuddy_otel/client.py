@@ -35,7 +35,7 @@ from databuddy_otel.models import (
     EventResponse,
     Undelivered,
 )
-from databuddy_otel.record import EventRecord, QueuedEvent, enqueuer
+from databuddy_otel.record import EventRecord, enqueuer
 from databuddy_otel.transport import Transport, Verify
 
 logger = logging.getLogger("databuddy")
@@ -169,7 +169,7 @@ class Databuddy:
             if caller_id and self._dedup:
                 self._ledger.unclaim(event_id)
             return EventResponse(False, event_id, _CLOSED)
-        self._enqueue(QueuedEvent(EventRecord(body, name, event_id, caller_id)))
+        self._enqueue(EventRecord(body, name, event_id, caller_id))
         return EventResponse(True, event_id, None)
 
     def _refuse_closed(self, data: dict[str, Any]) -> EventResponse:
