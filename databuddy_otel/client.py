@@ -24,7 +24,7 @@ from databuddy_otel._components import Prepared
 from databuddy_otel._runtime import enable_debug, in_event_loop, run_bounded, shutdown_at_exit
 from databuddy_otel.delivery import INVALID, QUEUE_FULL, SHUTDOWN
 from databuddy_otel.enrichment import Enricher
-from databuddy_otel.event import KEYWORD_FIELDS, InvalidEvent, serialize
+from databuddy_otel.event import InvalidEvent, event_from_call, serialize, text_or_none
 from databuddy_otel.ledger import OUTAGE_GRACE, Ledger, Stats
 from databuddy_otel.limits import MAX_EVENTS_PER_REQUEST
 from databuddy_otel.log_exporter import DatabuddyLogExporter
@@ -131,7 +131,7 @@ class Databuddy:
         ``namespace=``, ``source=``, ``website_id=``).
         """
         try:
-            data = _event_dict(event, fields)
+            data = event_from_call(event, fields)
             if isinstance(data, str):
                 return EventResponse(False, None, data)
             return self._track(data)
@@ -173,7 +173,7 @@ class Databuddy:
         return EventResponse(True, event_id, None)
 
     def _refuse_closed(self, data: dict[str, Any]) -> EventResponse:
-        event_id, name = _text_or_none(data.get("eventId")), _text_or_none(data.get("name"))
+        event_id, name = text_or_none(data.get("eventId")), text_or_none(data.get("name"))
         self._ledger.count(SHUTDOWN, [Undelivered(event_id, name, SHUTDOWN, _CLOSED)])
         if not self._warned_closed:
             self._warned_closed = True
@@ -185,13 +185,13 @@ class Databuddy:
         event, caller_id, now = self._enricher.enrich(data)
         if event is None:
             self._ledger.count_filtered()
-            return EventResponse(True, _text_or_none(data.get("eventId")), None)
+            return EventResponse(True, text_or_none(data.get("eventId")), None)
         try:
             body = serialize(event, legacy=self._legacy, now_ms=now)
         except InvalidEvent as exc:
-            event_id = _text_or_none(event.get("eventId"))
+            event_id = text_or_none(event.get("eventId"))
             self._log.warning("Databuddy event not tracked: %s", exc)
-            name = _text_or_none(event.get("name"))
+            name = text_or_none(event.get("name"))
             self._ledger.count(INVALID, [Undelivered(event_id, name, INVALID, str(exc))])
             return EventResponse(False, event_id, str(exc))
         return Prepared(body, event["name"], str(event["eventId"]), caller_id)
@@ -217,7 +217,7 @@ class Databuddy:
             EventResponse(err is None, event_id, None if err is None else err.message)
             for (event_id, _, _), err in zip(meta, errors)
         ]
-        return _summary(results)
+        return BatchEventResponse.of(results)
 
     def batch(self, events: Iterable[BatchEventInput | Mapping[str, Any]]) -> BatchEventResponse:
         """Send up to 100 events now, in one request; never raises."""
@@ -260,7 +260,7 @@ class Databuddy:
         else:
             sent = iter(self._send_now(to_send, single=False).results if to_send else [])
         results = [s if isinstance(s, EventResponse) else next(sent) for s in slots]
-        return _summary(results)
+        return BatchEventResponse.of(results)
 
     def flush(self, timeout: float | None = None) -> BatchEventResponse:
         """Send every queued event now; wait at most ``timeout`` seconds.
@@ -286,7 +286,7 @@ class Databuddy:
             finished = run_bounded(processor.force_flush, timeout)
         finally:
             self._ledger.stop_collecting(collector)
-        summary = _summary(list(collector))
+        summary = BatchEventResponse.of(list(collector))
         if finished:
             return summary
         left = self._ledger.pending
@@ -301,7 +301,7 @@ class Databuddy:
         from concurrent.futures import wait
 
         done, running = wait(futures, timeout)
-        summary = _summary([r for f in done for r in f.result().results])
+        summary = BatchEventResponse.of([r for f in done for r in f.result().results])
         if not running:
             return summary
         message = f"flush timed out after {timeout:g}s; {len(running)} send(s) still running"
@@ -399,31 +399,3 @@ class Databuddy:
             f"Databuddy(api_url={s.api_url!r}, protocol={s.protocol!r}, "
             f"client_id={s.client_id!r}{key})"
         )
-
-
-def _event_dict(event: Any, fields: dict[str, Any]) -> dict[str, Any] | str:
-    if event is None:
-        data = {}
-        for key, value in fields.items():
-            wire = KEYWORD_FIELDS.get(key)
-            if wire is None:
-                return f"unknown keyword argument {key!r}"
-            data[wire] = value
-        return data
-    if fields:
-        return "pass the event as a mapping or as keyword arguments, not both"
-    if isinstance(event, str):
-        return {"name": event}
-    if not isinstance(event, Mapping):
-        return f"event must be a mapping, not {type(event).__name__}"
-    return dict(event)
-
-
-def _text_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def _summary(results: list[EventResponse]) -> BatchEventResponse:
-    processed = sum(1 for r in results if r.success)
-    failed = next((r.error for r in results if not r.success), None)
-    return BatchEventResponse(failed is None, processed, results, failed)

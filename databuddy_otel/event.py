@@ -49,6 +49,33 @@ MAX_EVENT_ID_LENGTH = 512
 NAME_REQUIRED = "Event name is required and must be a string"
 
 
+def event_from_call(event: Any, fields: dict[str, Any]) -> dict[str, Any] | str:
+    """The event dict from ``track()``'s arguments, or why they make none.
+
+    ``event`` is the documented mapping (or just a name); ``fields`` the keyword
+    form. The caller's mapping is copied, never changed.
+    """
+    if event is None:
+        data = {}
+        for key, value in fields.items():
+            wire = KEYWORD_FIELDS.get(key)
+            if wire is None:
+                return f"unknown keyword argument {key!r}"
+            data[wire] = value
+        return data
+    if fields:
+        return "pass the event as a mapping or as keyword arguments, not both"
+    if isinstance(event, str):
+        return {"name": event}
+    if not isinstance(event, Mapping):
+        return f"event must be a mapping, not {type(event).__name__}"
+    return dict(event)
+
+
+def text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 class InvalidEvent(ValueError):
     """The event breaks a server limit; the message says which."""
 

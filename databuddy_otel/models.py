@@ -62,6 +62,13 @@ class BatchEventResponse:
     results: list[EventResponse] = field(default_factory=list)
     error: Optional[str] = None
 
+    @classmethod
+    def of(cls, results: list[EventResponse]) -> BatchEventResponse:
+        """Success when every event succeeded; ``error`` is the first failure's."""
+        processed = sum(1 for r in results if r.success)
+        failed = next((r.error for r in results if not r.success), None)
+        return cls(failed is None, processed, results, failed)
+
 
 class Undelivered(NamedTuple):
     """An event that will not reach the server, as given to ``on_undelivered``."""
