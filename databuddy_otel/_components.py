@@ -197,6 +197,28 @@ class ConnectionOptions(TypedDict, total=False):
     transport: Optional[Transport]
 
 
+class OutletExporter:
+    """What both exporters do the same way once they have an :class:`Outlet`."""
+
+    _outlet: Outlet
+    _shut_down: bool
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        # Nothing is buffered here: each export() sends before it returns.
+        return True
+
+    def shutdown(self) -> None:
+        """Stop: interrupt retries in progress and close the transport (not a client's)."""
+        if self._shut_down:
+            return
+        self._shut_down = True
+        self._outlet.close()
+
+    def stats(self) -> Stats:
+        """Counters of the events this exporter sent (the client's, with ``client=``)."""
+        return self._outlet.stats()
+
+
 def build(client: Databuddy | None, options: Mapping[str, Any], owner: str) -> Outlet:
     """An outlet for an exporter's constructor: ``client=`` or settings, not both."""
     unknown = sorted(set(options) - set(ConnectionOptions.__annotations__))

@@ -33,7 +33,7 @@ from typing_extensions import Unpack
 from databuddy_otel import _components
 from databuddy_otel._sending import sending
 from databuddy_otel.delivery import EXPORT_ERROR, Delivery, Failure
-from databuddy_otel.ledger import Ledger, Stats
+from databuddy_otel.ledger import Ledger
 from databuddy_otel.otel_events import INHERITED, TRACK, log_event
 from databuddy_otel.record import EventRecord
 
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("databuddy")
 
 
-class DatabuddyLogExporter(LogRecordExporter):
+class DatabuddyLogExporter(_components.OutletExporter, LogRecordExporter):
     """Export log records that carry Databuddy events; never raises.
 
     ``DatabuddyLogExporter(delivery, ledger)`` is how the client builds it; the
@@ -120,21 +120,6 @@ class DatabuddyLogExporter(LogRecordExporter):
             if event is not None:
                 events.append(event)
         return self._outlet.prepare(events)
-
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        # Nothing is buffered here: each export() sends before it returns.
-        return True
-
-    def shutdown(self) -> None:
-        """Stop: interrupt retries in progress and close the transport (not a client's)."""
-        if self._shut_down:
-            return
-        self._shut_down = True
-        self._outlet.close()
-
-    def stats(self) -> Stats:
-        """Counters of the events this exporter sent (the client's, with ``client=``)."""
-        return self._outlet.stats()
 
 
 class DatabuddyBaggageLogProcessor(LogRecordProcessor):

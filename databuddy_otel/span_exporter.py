@@ -36,7 +36,6 @@ from typing_extensions import Unpack
 
 from databuddy_otel import _components
 from databuddy_otel._sending import sending
-from databuddy_otel.ledger import Stats
 from databuddy_otel.otel_events import INHERITED, span_events
 
 if TYPE_CHECKING:
@@ -47,7 +46,7 @@ __all__ = ["DatabuddyBaggageProcessor", "DatabuddySpanExporter"]
 logger = logging.getLogger("databuddy")
 
 
-class DatabuddySpanExporter(SpanExporter):
+class DatabuddySpanExporter(_components.OutletExporter, SpanExporter):
     """Send the tagged events of exported spans to Databuddy; ``export()`` never raises.
 
     Build it from the client's connection settings (each falls back to its
@@ -91,21 +90,6 @@ class DatabuddySpanExporter(SpanExporter):
         if prepared and not self._outlet.send(prepared):
             return SpanExportResult.FAILURE
         return SpanExportResult.SUCCESS
-
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        # Nothing is buffered here: each export() sends before it returns.
-        return True
-
-    def shutdown(self) -> None:
-        """Stop: interrupt retries in progress and close the transport (not a client's)."""
-        if self._shut_down:
-            return
-        self._shut_down = True
-        self._outlet.close()
-
-    def stats(self) -> Stats:
-        """Counters of the events this exporter sent (the client's, with ``client=``)."""
-        return self._outlet.stats()
 
 
 class DatabuddyBaggageProcessor(SpanProcessor):
