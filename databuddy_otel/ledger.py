@@ -21,6 +21,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -86,7 +87,9 @@ class Ledger:
         self._inflight_ids: set[str] = set()
         self._collectors: list[list[EventResponse]] = []
         if hasattr(os, "register_at_fork"):
-            os.register_at_fork(after_in_child=self._after_fork)
+            # Weakly: the fork hook must not keep every ledger ever made alive.
+            after_fork = weakref.WeakMethod(self._after_fork)
+            os.register_at_fork(after_in_child=lambda: _call(after_fork))
 
     def _after_fork(self) -> None:
         # OpenTelemetry empties the child's copy of the queue; ours follows.
@@ -254,3 +257,9 @@ class Ledger:
             filtered=self.filtered,
             reachable=not self.server_down(),
         )
+
+
+def _call(method: weakref.WeakMethod[Callable[[], None]]) -> None:
+    bound = method()
+    if bound is not None:
+        bound()

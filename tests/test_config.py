@@ -142,3 +142,17 @@ def test_shutdown_timeout_bounds_the_exit_flush(server: DevServer) -> None:
     assert time.monotonic() - start < 0.3 + 0.2 + 0.5 + 0.5
     assert not result.success
     assert client.stats().undelivered.get("shutdown") == 1
+
+
+def test_a_shut_down_client_can_be_garbage_collected(server: DevServer) -> None:
+    """Nothing global (exit or fork hooks) keeps a finished client and its queue alive."""
+    import gc
+    import weakref
+
+    client = Databuddy(client_id="x", api_url=server.url)
+    client.track(name="short_lived")
+    client.shutdown()
+    refs = [weakref.ref(client), weakref.ref(client._ledger)]
+    del client
+    gc.collect()
+    assert [r() for r in refs] == [None, None]
