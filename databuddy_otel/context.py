@@ -20,8 +20,9 @@ class BoundIds(NamedTuple):
     session_id: Optional[str] = None
 
 
-_EMPTY = BoundIds()
-_bound: ContextVar[BoundIds] = ContextVar("databuddy_bound_ids", default=_EMPTY)
+#: What :func:`current_ids` returns outside any ``bind_ids`` block (compare with ``is``).
+UNBOUND = BoundIds()
+_bound: ContextVar[BoundIds] = ContextVar("databuddy_bound_ids", default=UNBOUND)
 
 
 def current_ids() -> BoundIds:

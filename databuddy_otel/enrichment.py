@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from databuddy_otel.config import Middleware
-from databuddy_otel.context import current_ids
+from databuddy_otel.context import UNBOUND, current_ids
 from databuddy_otel.ids import uuid4_text
 
 
@@ -39,20 +39,21 @@ class Enricher:
         caller chose its ``eventId``, and the time used as its timestamp (``None``
         when the caller gave one).
         """
-        caller_id = data.get("eventId") is not None
+        get = data.get
+        caller_id = get("eventId") is not None
         if not caller_id:
             data["eventId"] = uuid4_text()
         now = None
-        if data.get("timestamp") is None:
+        if get("timestamp") is None:
             now = data["timestamp"] = time.time_ns() // 1_000_000
-        if data.get("anonymousId") is None or data.get("sessionId") is None:
-            bound = current_ids()
-            if data.get("anonymousId") is None and bound.anonymous_id is not None:
+        bound = current_ids()
+        if bound is not UNBOUND:
+            if get("anonymousId") is None and bound.anonymous_id is not None:
                 data["anonymousId"] = bound.anonymous_id
-            if data.get("sessionId") is None and bound.session_id is not None:
+            if get("sessionId") is None and bound.session_id is not None:
                 data["sessionId"] = bound.session_id
         for key, value in self.defaults.items():
-            if data.get(key) is None:
+            if get(key) is None:
                 data[key] = value
         if self.globals:
             props = data.get("properties")

@@ -56,13 +56,10 @@ def event_from_call(event: Any, fields: dict[str, Any]) -> dict[str, Any] | str:
     form. The caller's mapping is copied, never changed.
     """
     if event is None:
-        data = {}
-        for key, value in fields.items():
-            wire = KEYWORD_FIELDS.get(key)
-            if wire is None:
-                return f"unknown keyword argument {key!r}"
-            data[wire] = value
-        return data
+        try:
+            return {KEYWORD_FIELDS[key]: value for key, value in fields.items()}
+        except KeyError as exc:
+            return f"unknown keyword argument {exc.args[0]!r}"
     if fields:
         return "pass the event as a mapping or as keyword arguments, not both"
     if isinstance(event, str):
