@@ -96,3 +96,40 @@ def test_django_under_asgi_with_an_async_view(
     viewed, request = server.events()
     assert viewed["name"] == "receipt_viewed" and viewed["sessionId"] == "sess_web-1"
     assert request["properties"]["route"] == "/orders/<int:order_id>/receipt/"
+
+
+def test_handler_from_djangos_logging_setting(server: DevServer) -> None:
+    """DatabuddyHandler configured in Django's LOGGING setting turns tagged records into events."""
+    import subprocess
+    import textwrap
+
+    script = textwrap.dedent(
+        f"""
+        import logging
+        import django
+        from django.conf import settings
+
+        settings.configure(
+            LOGGING={{
+                "version": 1,
+                "disable_existing_loggers": False,
+                "handlers": {{
+                    "databuddy": {{
+                        "class": "databuddy_logging.DatabuddyHandler",
+                        "client_id": "django-site",
+                        "api_url": {server.url!r},
+                        "level": "INFO",
+                    }},
+                }},
+                "loggers": {{"shop": {{"handlers": ["databuddy"], "level": "INFO"}}}},
+            }}
+        )
+        django.setup()
+        logging.getLogger("shop").info("order_paid", extra={{"db_props": {{"total": 12}}}})
+        logging.getLogger("shop").info("not an event")
+        """
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+    [event] = server.events()
+    assert (event["name"], event["websiteId"]) == ("order_paid", "django-site")
+    assert event["properties"]["total"] == 12
