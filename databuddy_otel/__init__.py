@@ -18,12 +18,12 @@ from databuddy_otel._version import __version__
 from databuddy_otel.client import Databuddy
 from databuddy_otel.context import bind_ids, current_ids
 from databuddy_otel.ids import new_anonymous_id, new_session_id
-from databuddy_otel.ledger import Stats
 from databuddy_otel.models import (
     BatchEventInput,
     BatchEventResponse,
     CustomEventInput,
     EventResponse,
+    Stats,
     Undelivered,
 )
 

@@ -1,46 +1,48 @@
 """The ``Databuddy`` client: ``track`` / ``batch`` / ``flush`` as the Node SDK documents them.
 
 ``track()`` checks and serializes an event on the caller's thread (a few
-microseconds), then hands it to OpenTelemetry's ``BatchLogRecordProcessor``,
-whose worker thread sends full batches, or partial ones every
-``batch_timeout`` milliseconds, through :class:`DatabuddyLogExporter`.
-Nothing here raises into the application after construction.
+microseconds) and offers it to the client's :class:`~databuddy_otel.event_queue.EventQueue`,
+which owns it from then on: batching, requests in flight, retries, the spool,
+and the flush at exit. Nothing here raises into the application after
+construction.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import os
-import threading
-import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
-
-from databuddy_otel import _components, config
-from databuddy_otel._components import Prepared
-from databuddy_otel._runtime import enable_debug, in_event_loop, run_bounded, shutdown_at_exit
-from databuddy_otel.delivery import INVALID, QUEUE_FULL, SHUTDOWN
-from databuddy_otel.enrichment import Enricher
-from databuddy_otel.event import InvalidEvent, event_from_call, serialize, text_or_none
-from databuddy_otel.ledger import OUTAGE_GRACE, Ledger, Stats
+from databuddy_otel import config, exit_hooks, sdk_log
+from databuddy_otel.enrichment import Enricher, MiddlewareFailed, check_middleware
+from databuddy_otel.event import (
+    InvalidEvent,
+    Prepared,
+    event_from_call,
+    event_from_mapping,
+    serialize,
+    session_id_kept,
+    text_or_none,
+)
+from databuddy_otel.event_queue import CLOSED_MESSAGE, EventQueue
+from databuddy_otel.ledger import Ledger
 from databuddy_otel.limits import MAX_EVENTS_PER_REQUEST
-from databuddy_otel.log_exporter import DatabuddyLogExporter
 from databuddy_otel.models import (
+    INVALID,
+    MIDDLEWARE_ERROR,
+    SHUTDOWN,
     BatchEventInput,
     BatchEventResponse,
     CustomEventInput,
     EventResponse,
+    Stats,
     Undelivered,
 )
-from databuddy_otel.record import EventRecord, enqueuer
+from databuddy_otel.thread_roles import in_event_loop
 from databuddy_otel.transport import Transport, Verify
 
-logger = logging.getLogger("databuddy")
-
-_CLOSED = "client is shut down"
+if TYPE_CHECKING:
+    from databuddy_otel.outlet import Outlet
 
 
 class Databuddy:
@@ -62,11 +64,12 @@ class Databuddy:
         namespace: str | None = None,
         source: str | None = None,
         debug: bool | None = None,
-        logger: logging.Logger | None = None,
+        logger: logging.Logger | logging.LoggerAdapter[Any] | sdk_log.Log | None = None,
         enable_batching: bool = True,
         batch_size: int = 10,
         batch_timeout: float = 2000,
         max_queue_size: int = 1000,
+        max_concurrent_requests: int = config.DEFAULT_MAX_CONCURRENT_REQUESTS,
         enable_deduplication: bool = True,
         max_deduplication_cache_size: int = 10_000,
         middleware: Iterable[config.Middleware] | None = None,
@@ -76,6 +79,9 @@ class Databuddy:
         on_queue_full: str = "block",
         on_undelivered: Callable[[list[Undelivered]], None] | None = None,
         shutdown_timeout: float = 5.0,
+        spool_dir: str | None = None,
+        spool_max_bytes: int = config.DEFAULT_SPOOL_MAX_BYTES,
+        spool_fsync: str = "interval",
         verify: Verify = True,
         transport: Transport | None = None,
     ) -> None:
@@ -83,58 +89,48 @@ class Databuddy:
         options = {k: v for k, v in locals().items() if k not in ("self", "logger", "middleware")}
         settings = config.resolve(**options)
         self.settings = settings
-        self._log = logger or logging.getLogger("databuddy")
-        if settings.debug:
-            enable_debug(self._log)
+        self._log = sdk_log.resolve(logger, settings.debug)
         self._legacy = settings.legacy
-        self._enricher = Enricher(_components.defaults_for(settings), middleware or (), self._log)
+        self._enricher = Enricher(settings.event_defaults, middleware or ())
         self._dedup = settings.enable_deduplication
-        self._closed = False
-        self._next_drop_warning = 0.0
-        self._warned_closed = False
-        self._pool: Any = None
-        self._background_sends: set[Any] = set()
-        self._pool_pid = 0
-        self._close_lock = threading.Lock()
+        self._batching = settings.enable_batching
         self._ledger = Ledger(
-            capacity=settings.max_queue_size,
-            block_timeout=settings.timeout + OUTAGE_GRACE,
-            block=settings.on_queue_full == "block",
+            log=self._log,
             dedup_size=settings.max_deduplication_cache_size,
             on_undelivered=settings.on_undelivered,
-            log=self._log,
         )
-        # Waiting for room would stall every task of a running event loop.
-        self._ledger.may_wait = lambda: not in_event_loop()
-        self._delivery = _components.new_delivery(settings, self._ledger, self._log)
-        self._exporter = DatabuddyLogExporter(self._delivery, self._ledger)
-        self._processor: BatchLogRecordProcessor | None = None
-        if settings.enable_batching and not settings.disabled:
-            self._processor = BatchLogRecordProcessor(
-                self._exporter,
-                schedule_delay_millis=settings.batch_timeout_ms,
-                max_export_batch_size=settings.batch_size,
-                max_queue_size=settings.max_queue_size,
-            )
-            self._enqueue = enqueuer(self._processor)
-        shutdown_at_exit(self)
+        self._closed = False
+        self._warned_closed = False
+        self._warned_session = False
+        self._queue: EventQueue | None = None
+        if not settings.disabled:
+            spool = None
+            if settings.spool_dir is not None:
+                spool = _new_spool(settings, self._ledger, self._log)
+            self._queue = EventQueue(settings, ledger=self._ledger, log=self._log, spool=spool)
+            exit_hooks.close_when_dropped(self, self._queue)
 
     # -- tracking ---------------------------------------------------------
     def track(
         self, event: CustomEventInput | Mapping[str, Any] | None = None, /, **fields: Any
     ) -> EventResponse:
-        """Track one custom event; returns at once, never raises.
+        """Track one custom event; never raises.
 
         Pass the documented mapping (``{"name": ..., "properties": ...,
-        "anonymousId": ...}``) or keyword arguments (``name=``, ``properties=``,
-        ``anonymous_id=``, ``session_id=``, ``event_id=``, ``timestamp=``,
-        ``namespace=``, ``source=``, ``website_id=``).
+        "anonymousId": ...}``; the snake_case spellings work too) or keyword
+        arguments (``name=``, ``properties=``, ``anonymous_id=``, ``session_id=``,
+        ``event_id=``, ``timestamp=``, ``namespace=``, ``source=``, ``website_id=``,
+        ``profile_id=``, ``anonymize_visitor_ids=``).
+
+        With batching (the default) it returns once the event is queued: at
+        once, unless the queue is full while the server answers (back-pressure:
+        at most ``timeout`` + 1 s; never on an event loop's thread, never with a
+        spool). Without batching it sends the event and returns the server's verdict.
         """
         try:
-            data = event_from_call(event, fields)
-            if isinstance(data, str):
-                return EventResponse(False, None, data)
-            return self._track(data)
+            return self._track(event_from_call(event, fields))
+        except InvalidEvent as exc:
+            return self._invalid(None, None, str(exc))
         except Exception as exc:
             self._log.exception("Databuddy track() failed")
             return EventResponse(False, None, f"internal error: {type(exc).__name__}")
@@ -146,88 +142,83 @@ class Databuddy:
         if isinstance(prepared, EventResponse):
             return prepared
         body, name, event_id, caller_id = prepared
+        queue = self._queue
+        if queue is None:  # disabled: checked, never sent
+            return EventResponse(True, event_id, None)
         if caller_id and self._dedup and not self._ledger.claim(event_id):
             return EventResponse(True, event_id, None)
-        if self.settings.disabled:
-            return EventResponse(True, event_id, None)
-        processor = self._processor
-        if processor is None:
-            if in_event_loop():
-                # Never block a running event loop on the network: send from a
-                # thread; the outcome reaches stats() and on_undelivered.
-                future = self._background().submit(self._send_now, [prepared])
-                self._background_sends.add(future)
-                future.add_done_callback(self._background_sends.discard)
+        if self._batching or in_event_loop():
+            # An event loop's thread never waits for the network: queued, sent at once.
+            failure = queue.offer(body, name, event_id, caller_id)
+            if failure is None:
                 return EventResponse(True, event_id, None)
-            return self._send_now([prepared]).results[0]
-        if not self._ledger.admit():
             if caller_id and self._dedup:
                 self._ledger.unclaim(event_id)
-            return self._queue_full(event_id, name)
-        if self._closed:  # shutdown() began while this call was under way
-            self._ledger.release(1)
-            if caller_id and self._dedup:
-                self._ledger.unclaim(event_id)
-            return EventResponse(False, event_id, _CLOSED)
-        self._enqueue(EventRecord(body, name, event_id, caller_id))
-        return EventResponse(True, event_id, None)
+            return EventResponse(False, event_id, failure.message)
+        return queue.send_now([prepared], single=True)[0]
 
     def _refuse_closed(self, data: dict[str, Any]) -> EventResponse:
         event_id, name = text_or_none(data.get("eventId")), text_or_none(data.get("name"))
-        self._ledger.count(SHUTDOWN, [Undelivered(event_id, name, SHUTDOWN, _CLOSED)])
+        self._ledger.count(SHUTDOWN, [Undelivered(event_id, name, SHUTDOWN, CLOSED_MESSAGE)])
         if not self._warned_closed:
             self._warned_closed = True
             self._log.warning("Databuddy: event tracked after shutdown(); not sent")
-        return EventResponse(False, event_id, _CLOSED)
+        return EventResponse(False, event_id, CLOSED_MESSAGE)
 
     def _prepare(self, data: dict[str, Any]) -> Prepared | EventResponse:
         """Enrich, check and serialize one event; an answer when it goes no further."""
-        event, caller_id, now = self._enricher.enrich(data)
+        try:
+            event, caller_id, now = self._enricher.enrich(data)
+        except MiddlewareFailed as exc:
+            event_id, name = text_or_none(data.get("eventId")), text_or_none(data.get("name"))
+            self._log.error("Databuddy event %r not sent: %s", name, exc)
+            self._ledger.count(
+                MIDDLEWARE_ERROR, [Undelivered(event_id, name, MIDDLEWARE_ERROR, str(exc))]
+            )
+            return EventResponse(False, event_id, str(exc))
         if event is None:
             self._ledger.count_filtered()
             return EventResponse(True, text_or_none(data.get("eventId")), None)
         try:
             body = serialize(event, legacy=self._legacy, now_ms=now)
         except InvalidEvent as exc:
-            event_id = text_or_none(event.get("eventId"))
-            self._log.warning("Databuddy event not tracked: %s", exc)
-            name = text_or_none(event.get("name"))
-            self._ledger.count(INVALID, [Undelivered(event_id, name, INVALID, str(exc))])
-            return EventResponse(False, event_id, str(exc))
+            return self._invalid(text_or_none(event.get("eventId")), event.get("name"), str(exc))
+        if "sessionId" in event and not session_id_kept(event["sessionId"]):
+            self._session_id_dropped(event["sessionId"])
         return Prepared(body, event["name"], str(event["eventId"]), caller_id)
 
-    def _queue_full(self, event_id: str, name: str) -> EventResponse:
-        down = self._ledger.server_down()
-        state = "the server is unreachable" if down else "the worker is behind"
-        message = f"queue full ({self.settings.max_queue_size} events): {state}; event dropped"
-        self._ledger.count(QUEUE_FULL, [Undelivered(event_id, name, QUEUE_FULL, message)])
-        now = time.monotonic()
-        if now >= self._next_drop_warning:  # one warning per interval, not one per event
-            self._next_drop_warning = now + 10.0
-            dropped = self._ledger.undelivered[QUEUE_FULL]
-            self._log.warning("Databuddy %s (%d dropped so far)", message, dropped)
+    def _invalid(self, event_id: str | None, name: object, message: str) -> EventResponse:
+        self._log.warning("Databuddy event not tracked: %s", message)
+        name = text_or_none(name)
+        self._ledger.count(INVALID, [Undelivered(event_id, name, INVALID, message)])
         return EventResponse(False, event_id, message)
 
-    def _send_now(self, prepared: list[Prepared], *, single: bool = True) -> BatchEventResponse:
-        """Send prepared events on this thread and report each one."""
-        meta = [(p.event_id, p.name, p.caller_id) for p in prepared]
-        errors = self._delivery.send([p.body for p in prepared], single=single)
-        self._ledger.settle(meta, errors, queued=False)
-        results = [
-            EventResponse(err is None, event_id, None if err is None else err.message)
-            for (event_id, _, _), err in zip(meta, errors)
-        ]
-        return BatchEventResponse.of(results)
+    def _session_id_dropped(self, session_id: str) -> None:
+        self._ledger.count_session_id_dropped()
+        if not self._warned_session:
+            self._warned_session = True
+            self._log.warning(
+                "Databuddy: session id %r will be stored as absent: the server keeps only "
+                "ids of letters, digits, '_' and '-', at most 128 long (sess_<uuid4> fits)",
+                session_id[:40],
+            )
 
     def batch(self, events: Iterable[BatchEventInput | Mapping[str, Any]]) -> BatchEventResponse:
-        """Send up to 100 events now, in one request; never raises."""
+        """Send up to 100 events now, in one request, on this thread; never raises.
+
+        It waits for the server's answer and its retries: from async code,
+        ``await client.abatch(events)``.
+        """
+        claimed: list[str] = []
         try:
-            return self._batch(events)
+            return self._batch(events, claimed)
         except Exception as exc:
+            for event_id in claimed:
+                self._ledger.unclaim(event_id)
             self._log.exception("Databuddy batch() failed")
             return BatchEventResponse(False, 0, [], f"internal error: {type(exc).__name__}")
 
-    def _batch(self, events: Any) -> BatchEventResponse:
+    def _batch(self, events: Any, claimed: list[str]) -> BatchEventResponse:
         if isinstance(events, (str, bytes, Mapping)) or not isinstance(events, Iterable):
             return BatchEventResponse(False, error="Events must be an array")
         items = list(events)
@@ -241,71 +232,54 @@ class Databuddy:
         ):
             return BatchEventResponse(False, error="All events must have a valid name")
         if self._closed:
-            return BatchEventResponse(False, error=_CLOSED)
+            return BatchEventResponse(False, error=CLOSED_MESSAGE)
         slots: list[EventResponse | Prepared] = []
         for item in items:
-            data = {k: v for k, v in item.items() if k != "type"}
-            prepared = self._prepare(data)
-            if (
-                not isinstance(prepared, EventResponse)
-                and prepared[3]
-                and self._dedup
-                and not self._ledger.claim(prepared[2])
-            ):
-                prepared = EventResponse(True, prepared[2], None)
+            try:
+                prepared = self._prepare(event_from_mapping(item))
+            except InvalidEvent as exc:
+                prepared = self._invalid(
+                    text_or_none(item.get("eventId")), item.get("name"), str(exc)
+                )
+            if isinstance(prepared, Prepared) and self._queue is None:
+                prepared = EventResponse(True, prepared.event_id, None)
+            elif isinstance(prepared, Prepared) and prepared.caller_id and self._dedup:
+                if not self._ledger.claim(prepared.event_id):
+                    prepared = EventResponse(True, prepared.event_id, None)
+                else:
+                    claimed.append(prepared.event_id)
             slots.append(prepared)
-        to_send = [s for s in slots if not isinstance(s, EventResponse)]
-        if self.settings.disabled:
-            sent = iter([EventResponse(True, p[2], None) for p in to_send])
-        else:
-            sent = iter(self._send_now(to_send, single=False).results if to_send else [])
-        results = [s if isinstance(s, EventResponse) else next(sent) for s in slots]
+        to_send = [s for s in slots if isinstance(s, Prepared)]
+        queue = self._queue
+        sent = iter(queue.send_now(to_send, single=False) if queue and to_send else [])
+        results = [next(sent) if isinstance(s, Prepared) else s for s in slots]
         return BatchEventResponse.of(results)
+
+    async def abatch(
+        self, events: Iterable[BatchEventInput | Mapping[str, Any]]
+    ) -> BatchEventResponse:
+        """``await client.abatch(events)``: :meth:`batch` without blocking the event loop."""
+        import asyncio
+
+        items = list(events) if isinstance(events, Iterable) else events
+        return await asyncio.get_running_loop().run_in_executor(None, self.batch, items)
 
     def flush(self, timeout: float | None = None) -> BatchEventResponse:
         """Send every queued event now; wait at most ``timeout`` seconds.
 
         Events still being retried when the time is up stay queued (nothing is
         dropped); the response then says so. The default timeout is the retry
-        deadline.
+        deadline. ``success`` means every event the call settled was accepted
+        and none is left waiting, as for :meth:`batch`.
         """
         try:
-            return self._flush(self.settings.retry_deadline if timeout is None else timeout)
+            queue = self._queue
+            if queue is None:
+                return BatchEventResponse(True, 0, [])
+            return queue.flush(self.settings.retry_deadline if timeout is None else timeout)
         except Exception as exc:
             self._log.exception("Databuddy flush() failed")
             return BatchEventResponse(False, 0, [], f"internal error: {type(exc).__name__}")
-
-    def _flush(self, timeout: float) -> BatchEventResponse:
-        processor = self._processor
-        if processor is None:
-            return self._wait_for_background_sends(timeout)
-        if self._ledger.pending == 0:
-            return BatchEventResponse(True, 0, [])
-        collector = self._ledger.collect()
-        try:
-            finished = run_bounded(processor.force_flush, timeout)
-        finally:
-            self._ledger.stop_collecting(collector)
-        summary = BatchEventResponse.of(list(collector))
-        if finished:
-            return summary
-        left = self._ledger.pending
-        message = f"flush timed out after {timeout:g}s; {left} event(s) still queued"
-        return dataclasses.replace(summary, success=False, error=message)
-
-    def _wait_for_background_sends(self, timeout: float) -> BatchEventResponse:
-        """flush() without batching: wait for sends started from event-loop threads."""
-        futures = list(self._background_sends)
-        if not futures:
-            return BatchEventResponse(True, 0, [])
-        from concurrent.futures import wait
-
-        done, running = wait(futures, timeout)
-        summary = BatchEventResponse.of([r for f in done for r in f.result().results])
-        if not running:
-            return summary
-        message = f"flush timed out after {timeout:g}s; {len(running)} send(s) still running"
-        return dataclasses.replace(summary, success=False, error=message)
 
     async def aflush(self, timeout: float | None = None) -> BatchEventResponse:
         """``await client.aflush()``: :meth:`flush` without blocking the event loop."""
@@ -313,51 +287,22 @@ class Databuddy:
 
         return await asyncio.get_running_loop().run_in_executor(None, self.flush, timeout)
 
-    def _background(self) -> Any:
-        """A small thread pool for un-batched sends from event-loop threads (per process)."""
-        pool = self._pool
-        if pool is None or self._pool_pid != os.getpid():
-            from concurrent.futures import ThreadPoolExecutor
-
-            pool = self._pool = ThreadPoolExecutor(4, thread_name_prefix="databuddy-send")
-            self._pool_pid = os.getpid()
-        return pool
-
     def shutdown(self, timeout: float | None = None) -> BatchEventResponse:
         """Flush (within ``timeout``, default ``shutdown_timeout``) and stop; idempotent.
 
-        Events still undelivered then are reported as ``shutdown``. A request
-        already in flight may add up to one request ``timeout`` to the wait.
+        Events still undelivered then are reported as ``shutdown`` (with a
+        spool they stay there for the next start). A request already in flight
+        may add up to one second.
         """
-        with self._close_lock:
-            if self._closed:
-                return BatchEventResponse(True, 0, [])
-            try:
-                limit = self.settings.shutdown_timeout if timeout is None else timeout
-                end = time.monotonic() + limit
-                self._closed = True  # refuse new events first, then drain the queue
-                result = self._flush(limit)
-                # From here on no new attempt starts, so only a request already
-                # in flight can hold things up: give it one request timeout.
-                self._delivery.stop()
-                drain = self.settings.timeout + 0.5
-                if self._pool is not None:
-                    pool, self._pool = self._pool, None
-                    run_bounded(pool.shutdown, max(end - time.monotonic(), drain))
-                processor = self._processor
-                if processor is not None:
-                    run_bounded(processor.shutdown, max(end - time.monotonic(), drain))
-                else:
-                    self._exporter.shutdown()
-                left = self._ledger.pending
-                if left:
-                    self._ledger.count(SHUTDOWN, number=left)
-                    self._log.warning("Databuddy shut down with %d event(s) undelivered", left)
-                return result
-            except Exception as exc:
-                self._closed = True
-                self._log.exception("Databuddy shutdown() failed")
-                return BatchEventResponse(False, 0, [], f"internal error: {type(exc).__name__}")
+        self._closed = True
+        queue = self._queue
+        if queue is None:
+            return BatchEventResponse(True, 0, [])
+        try:
+            return queue.close(self.settings.shutdown_timeout if timeout is None else timeout)
+        except Exception as exc:
+            self._log.exception("Databuddy shutdown() failed")
+            return BatchEventResponse(False, 0, [], f"internal error: {type(exc).__name__}")
 
     close = shutdown
 
@@ -381,16 +326,41 @@ class Databuddy:
     def add_middleware(self, middleware: config.Middleware) -> None:
         """Run ``middleware(event)`` on every event.
 
-        It returns the event, a changed copy, or ``None`` to drop it.
+        It returns the event, a changed copy, or ``None`` to drop it; an
+        ``async`` function is refused with ``TypeError``.
         """
-        self._enricher.middleware.append(middleware)
+        self._enricher.middleware.append(check_middleware(middleware))
 
     def clear_middleware(self) -> None:
         self._enricher.middleware = []
 
+    def get_deduplication_cache_size(self) -> int:
+        """Event ids remembered for deduplication (delivered, or on their way)."""
+        return self._ledger.dedup_size_now()
+
+    def clear_deduplication_cache(self) -> None:
+        """Forget the ids of delivered events; a repeated id is sent again."""
+        self._ledger.clear_dedup()
+
     def stats(self) -> Stats:
-        """Counters: queued, delivered, and undelivered by reason."""
-        return self._ledger.snapshot()
+        """Counters: queued, spooled, delivered, and undelivered by reason."""
+        queue = self._queue
+        return self._ledger.snapshot() if queue is None else queue.stats()
+
+    def _outlet(self) -> Outlet:
+        """What an exporter built with ``client=`` sends through (see outlet.py)."""
+        from databuddy_otel.outlet import Outlet
+
+        queue = self._queue
+        if queue is None:
+            return Outlet.standalone(self.settings)
+        return Outlet(
+            queue.share_delivery(),
+            self._ledger,
+            legacy=self._legacy,
+            defaults=self.settings.event_defaults,
+            dedup=self._dedup,
+        )
 
     def __repr__(self) -> str:
         s = self.settings
@@ -399,3 +369,11 @@ class Databuddy:
             f"Databuddy(api_url={s.api_url!r}, protocol={s.protocol!r}, "
             f"client_id={s.client_id!r}{key})"
         )
+
+
+def _new_spool(settings: config.Settings, ledger: Ledger, log: sdk_log.Log) -> Any:
+    try:
+        from databuddy_otel.spool import Spool
+    except ImportError as exc:  # fcntl: POSIX only
+        raise ValueError(f"spool_dir needs a POSIX system (Linux, macOS): {exc}") from None
+    return Spool(settings, ledger=ledger, log=log)

@@ -2,6 +2,12 @@
 
 Every mistake is caught here, at construction, with a message naming the
 argument (and environment variable) and how to fix it; nothing later raises.
+
+Credentials follow the Python ecosystem's habit (Sentry, PostHog): with none
+given and none in the environment, the client is disabled and says so once at
+WARNING, so ``Databuddy()`` at import time never breaks ``manage.py check`` or
+a test run on a machine without them. Credentials that are given but blank are
+a ``ValueError``.
 """
 
 from __future__ import annotations
@@ -19,14 +25,30 @@ from databuddy_otel.transport import Transport, Verify
 DEFAULT_API_URL = "https://basket.databuddy.cc"
 PROTOCOLS = ("track", "legacy")
 QUEUE_FULL_POLICIES = ("block", "drop")
+SPOOL_FSYNC_POLICIES = ("interval", "always", "never")
+#: Requests in flight at once by default: measured in bench/ (docs/benchmarks.md).
+DEFAULT_MAX_CONCURRENT_REQUESTS = 8
+#: Default bound of one process's spool files.
+DEFAULT_SPOOL_MAX_BYTES = 64 * 1024 * 1024
+
 _TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+_warned_no_credentials = False
 
 #: A middleware returns the event (possibly changed) or ``None`` to drop it.
 Middleware = Callable[[dict[str, Any]], Optional[dict[str, Any]]]
 
 
 def env_flag(name: str, environ: Mapping[str, str] = os.environ) -> bool:
-    return environ.get(name, "").strip().lower() in _TRUE
+    """A boolean environment variable; an unrecognised value is a ``ValueError``."""
+    value = environ.get(name, "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(
+        f"{name}={environ[name]!r} is not a boolean: use 1/0, true/false, yes/no or on/off"
+    )
 
 
 @dataclass(frozen=True)
@@ -45,6 +67,7 @@ class Settings:
     batch_size: int
     batch_timeout_ms: float
     max_queue_size: int
+    max_concurrent_requests: int
     enable_deduplication: bool
     max_deduplication_cache_size: int
     timeout: float
@@ -53,12 +76,25 @@ class Settings:
     on_queue_full: str
     shutdown_timeout: float
     verify: Verify
+    spool_dir: str | None = None
+    spool_max_bytes: int = DEFAULT_SPOOL_MAX_BYTES
+    spool_fsync: str = "interval"
     on_undelivered: Callable[[list[Undelivered]], None] | None = None
     transport: Transport | None = None
 
     @property
     def legacy(self) -> bool:
         return self.protocol == "legacy"
+
+    @property
+    def event_defaults(self) -> dict[str, str]:
+        """Fields every event gets unless it sets them."""
+        pairs = (
+            ("namespace", self.namespace),
+            ("source", self.source),
+            ("websiteId", None if self.legacy else self.website_id),
+        )
+        return {key: value for key, value in pairs if value is not None}
 
 
 def resolve(
@@ -75,6 +111,7 @@ def resolve(
     batch_size: int = 10,
     batch_timeout: float = 2000,
     max_queue_size: int = 1000,
+    max_concurrent_requests: int = DEFAULT_MAX_CONCURRENT_REQUESTS,
     enable_deduplication: bool = True,
     max_deduplication_cache_size: int = 10_000,
     timeout: float = 10.0,
@@ -83,22 +120,26 @@ def resolve(
     on_queue_full: str = "block",
     shutdown_timeout: float = 5.0,
     verify: Verify = True,
+    spool_dir: str | os.PathLike[str] | None = None,
+    spool_max_bytes: int = DEFAULT_SPOOL_MAX_BYTES,
+    spool_fsync: str = "interval",
     on_undelivered: Callable[[list[Undelivered]], None] | None = None,
     transport: Transport | None = None,
     environ: Mapping[str, str] = os.environ,
 ) -> Settings:
     """Check the client's arguments, filling gaps from ``DATABUDDY_*`` variables."""
-    client_id = client_id or environ.get("DATABUDDY_CLIENT_ID") or None
-    api_key = api_key or environ.get("DATABUDDY_API_KEY") or None
-    api_url = api_url or environ.get("DATABUDDY_API_URL") or DEFAULT_API_URL
+    log = logging.getLogger("databuddy")
+    client_id = _credential("client_id", client_id, "DATABUDDY_CLIENT_ID", environ)
+    api_key = _credential("api_key", api_key, "DATABUDDY_API_KEY", environ)
+    api_url = api_url or environ.get("DATABUDDY_API_URL", "").strip() or DEFAULT_API_URL
     if debug is None:
         debug = env_flag("DATABUDDY_DEBUG", environ)
-    disabled = disabled or env_flag("DATABUDDY_DISABLED", environ)
+    disabled = bool(disabled) or env_flag("DATABUDDY_DISABLED", environ)
+    if spool_dir is None:
+        spool_dir = environ.get("DATABUDDY_SPOOL_DIR", "").strip() or None
     if not (client_id or api_key or disabled):
-        raise ValueError(
-            "Databuddy needs credentials: pass client_id=... (or set DATABUDDY_CLIENT_ID) "
-            "or api_key=... (or set DATABUDDY_API_KEY)"
-        )
+        _warn_disabled(log)
+        disabled = True
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be 'track' or 'legacy', not {protocol!r}")
     if protocol == "legacy" and not (client_id or disabled):
@@ -106,12 +147,16 @@ def resolve(
             "protocol='legacy' needs client_id=... (or DATABUDDY_CLIENT_ID): "
             "the legacy endpoints authenticate with the client id only"
         )
-    if not api_url.startswith(("http://", "https://")):
+    if not isinstance(api_url, str) or not api_url.startswith(("http://", "https://")):
         raise ValueError(
             f"api_url (or DATABUDDY_API_URL) must start with http:// or https://: {api_url!r}"
         )
     if on_queue_full not in QUEUE_FULL_POLICIES:
         raise ValueError(f"on_queue_full must be 'block' or 'drop', not {on_queue_full!r}")
+    if spool_fsync not in SPOOL_FSYNC_POLICIES:
+        raise ValueError(
+            f"spool_fsync must be 'interval', 'always' or 'never', not {spool_fsync!r}"
+        )
     _positive("batch_timeout", batch_timeout, "milliseconds")
     _positive("timeout", timeout, "seconds")
     _positive("retry_deadline", retry_deadline, "seconds")
@@ -119,12 +164,23 @@ def resolve(
     for name, value in (
         ("batch_size", batch_size),
         ("max_queue_size", max_queue_size),
+        ("max_concurrent_requests", max_concurrent_requests),
         ("max_deduplication_cache_size", max_deduplication_cache_size),
+        ("spool_max_bytes", spool_max_bytes),
     ):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, not {value!r}")
+    if batch_timeout < 10:
+        log.warning(
+            "batch_timeout=%r is in milliseconds, as in the Node SDK: events wait at most "
+            "%gms before they are sent (for %g seconds, pass %g)",
+            batch_timeout,
+            batch_timeout,
+            batch_timeout,
+            batch_timeout * 1000,
+        )
     if verify is not True:
-        logging.getLogger("databuddy").warning(
+        log.warning(
             "TLS certificate verification is %s for Databuddy requests",
             "off" if verify is False else f"using CA bundle {verify!r}",
         )
@@ -138,11 +194,12 @@ def resolve(
         namespace=namespace,
         source=source,
         debug=bool(debug),
-        enable_batching=enable_batching,
+        enable_batching=bool(enable_batching),
         batch_size=batch_size,
         batch_timeout_ms=float(batch_timeout),
         max_queue_size=max(max_queue_size, batch_size),
-        enable_deduplication=enable_deduplication,
+        max_concurrent_requests=max_concurrent_requests,
+        enable_deduplication=bool(enable_deduplication),
         max_deduplication_cache_size=max_deduplication_cache_size,
         timeout=float(timeout),
         retry_deadline=float(retry_deadline),
@@ -150,9 +207,37 @@ def resolve(
         on_queue_full=on_queue_full,
         shutdown_timeout=float(shutdown_timeout),
         verify=verify,
+        spool_dir=None if spool_dir is None else os.fspath(spool_dir),
+        spool_max_bytes=spool_max_bytes,
+        spool_fsync=spool_fsync,
         on_undelivered=on_undelivered,
         transport=transport,
     )
+
+
+def _credential(name: str, value: object, variable: str, environ: Mapping[str, str]) -> str | None:
+    """A credential trimmed, from the argument or the environment; blank given is an error."""
+    if value is None:
+        return environ.get(variable, "").strip() or None
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be a string, not {type(value).__name__}")
+    value = value.strip()
+    if not value:
+        raise ValueError(
+            f"{name} is blank; pass the value from your Databuddy dashboard, "
+            f"or leave it out (and set {variable}) "
+        )
+    return value
+
+
+def _warn_disabled(log: logging.Logger) -> None:
+    global _warned_no_credentials
+    if not _warned_no_credentials:
+        _warned_no_credentials = True
+        log.warning(
+            "Databuddy is disabled: no credentials. Pass client_id=... or api_key=..., "
+            "or set DATABUDDY_CLIENT_ID or DATABUDDY_API_KEY; events are accepted and dropped"
+        )
 
 
 def _positive(name: str, value: Any, unit: str, *, allow_zero: bool = False) -> None:

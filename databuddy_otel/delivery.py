@@ -1,38 +1,38 @@
 """Delivering serialized events: chunking, retries, backoff and deadlines.
 
-The middle layer between the exporters (which map data to events) and the
-transport (which moves bytes). A chunk is retried on connection errors,
-timeouts, 408, 425, 429 and 5xx with exponential backoff and full jitter,
-honouring ``Retry-After`` (clamped), until its deadline; a 413 splits it in
-halves; other refusals are final. Shutdown interrupts every wait.
+The middle layer between those who have events (the queue's senders, the
+exporters) and the transport (which moves bytes). A chunk is retried on
+connection errors, timeouts, 408, 425, 429 and 5xx with exponential backoff
+(each wait drawn between half and all of a ceiling that doubles per attempt,
+up to ``max_backoff``) or as long as ``Retry-After`` asks (clamped), until its
+deadline; a 413 splits it in halves; other refusals are final. :meth:`Delivery.stop`
+interrupts every wait.
+
+:class:`Reachability` is the outage rule: the server counts as down once
+attempts have gone :data:`OUTAGE_GRACE` seconds without *any* HTTP answer. A
+server that answers, even with 429 or 503, is reachable and merely busy.
 """
 
 from __future__ import annotations
 
-import logging
 import random
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, Optional, Protocol
+from typing import NamedTuple, Optional
 
-from databuddy_otel._sending import sending
 from databuddy_otel.limits import MAX_BODY_BYTES, MAX_EVENTS_PER_REQUEST
+from databuddy_otel.models import REJECTED, RETRIES_EXHAUSTED, SHUTDOWN
 from databuddy_otel.protocol import FAIL, RETRY, SPLIT, SUCCESS, Outcome, Wire
+from databuddy_otel.sdk_log import Log
+from databuddy_otel.thread_roles import sending
 from databuddy_otel.transport import Transport, TransportError
-
-logger = logging.getLogger("databuddy")
 
 SHUTDOWN_MESSAGE = "client shut down before the event could be delivered"
 
-# Why an event did not reach the server (the keys of ``Stats.undelivered``).
-QUEUE_FULL = "queue_full"
-REJECTED = "rejected"
-RETRIES_EXHAUSTED = "retries_exhausted"
-SHUTDOWN = "shutdown"
-INVALID = "invalid"
-EXPORT_ERROR = "export_error"
+#: Seconds of attempts without any HTTP answer after which the server counts as down.
+OUTAGE_GRACE = 1.0
 
 
 class Failure(NamedTuple):
@@ -75,19 +75,41 @@ def chunk(bodies: Sequence[str], max_events: int = MAX_EVENTS_PER_REQUEST) -> li
     return chunks
 
 
-class Health(Protocol):
-    """Told when each attempt starts and whether it reached the server."""
+class Reachability:
+    """The outage rule, fed by every attempt of every delivery that shares it."""
 
-    def attempt_started(self) -> None: ...
+    def __init__(self, log: Log) -> None:
+        self._log = log
+        self._trying_since: float | None = None
 
-    def attempt_finished(self, reached: bool) -> None: ...
+    def attempt_started(self) -> None:
+        if self._trying_since is None:
+            self._trying_since = time.monotonic()
+
+    def attempt_finished(self, answered: bool) -> None:
+        """``answered``: the attempt got an HTTP answer, whatever its status."""
+        if answered:
+            if self._trying_since is not None and self.down():
+                self._log.info("Databuddy server reachable again")
+            self._trying_since = None
+
+    def down(self, now: float | None = None) -> bool:
+        """True once attempts have gone :data:`OUTAGE_GRACE` s without an answer."""
+        since = self._trying_since
+        if since is None:
+            return False
+        return (time.monotonic() if now is None else now) - since >= OUTAGE_GRACE
+
+    def reset(self) -> None:
+        self._trying_since = None
 
 
 class Delivery:
     """Sends serialized events for one :class:`Wire` through one :class:`Transport`.
 
-    ``health`` hears of every attempt (:class:`Health`), so the client can
-    tell an outage from a merely busy worker.
+    Every attempt is reported to ``reachability``. Several deliveries may share a
+    transport and a reachability (the exporters built with ``client=`` do); each
+    has its own :meth:`stop`.
     """
 
     def __init__(
@@ -95,23 +117,27 @@ class Delivery:
         wire: Wire,
         transport: Transport,
         *,
+        log: Log,
         timeout: float = 10.0,
         policy: RetryPolicy | None = None,
-        health: Health | None = None,
-        log: logging.Logger | None = None,
+        reachability: Reachability | None = None,
     ) -> None:
         self.wire = wire
         self.transport = transport
         self.timeout = timeout
         self.policy = policy or RetryPolicy()
-        self._health = health
-        self._log = log or logger
+        self.reachability = reachability or Reachability(log)
+        self._log = log
         self._headers = wire.headers()
         self._stopped = threading.Event()
 
     def stop(self) -> None:
         """Interrupt backoff waits; chunks still retrying fail with a shutdown message."""
         self._stopped.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped.is_set()
 
     def send(
         self, bodies: Sequence[str], *, single: bool = False, deadline: float | None = None
@@ -136,42 +162,53 @@ class Delivery:
         if self._stopped.is_set():
             return [Failure(SHUTDOWN, SHUTDOWN_MESSAGE)] * len(group)
         attempt = 0
+        stretched = False
         while True:
-            outcome = self._attempt(group, deadline, batch=batch)
-            if self._health is not None:
-                # Any answer but a retryable one shows the server is reachable.
-                self._health.attempt_finished(outcome.verdict != RETRY)
+            outcome, answered = self._attempt(group, deadline, batch=batch)
+            self.reachability.attempt_finished(answered)
             if outcome.verdict == SUCCESS:
-                return [None if e is None else Failure(REJECTED, e) for e in outcome.errors] or [
-                    None
-                ] * len(group)
+                self._log.debug(
+                    "Databuddy delivered %d event(s) to %s", len(group), self.wire.api_url
+                )
+                errors = outcome.errors or [None] * len(group)
+                return [None if e is None else Failure(REJECTED, e) for e in errors]
             if outcome.verdict == SPLIT and len(group) > 1:
                 half = len(group) // 2
-                return self._send_chunk(group[:half], deadline, batch=True) + self._send_chunk(
-                    group[half:], deadline, batch=True
-                )
+                first = self._send_chunk(group[:half], deadline, batch=True)
+                return first + self._send_chunk(group[half:], deadline, batch=True)
             message = outcome.message or "Unknown error from server"
             if outcome.verdict in (FAIL, SPLIT):
                 self._log.warning("Databuddy refused %d event(s): %s", len(group), message)
                 return [Failure(REJECTED, message)] * len(group)
             wait = self.policy.backoff(attempt, outcome.retry_after)
             attempt += 1
-            if time.monotonic() + wait >= deadline:
-                self._log.warning(
-                    "Giving up on %d event(s) after %d attempt(s): %s", len(group), attempt, message
-                )
-                failure = Failure(
-                    RETRIES_EXHAUSTED, f"{message} (gave up after {attempt} attempts)"
-                )
-                return [failure] * len(group)
+            remaining = deadline - time.monotonic()
+            if wait >= remaining:
+                asked = outcome.retry_after is not None and outcome.retry_after > remaining
+                budget = min(self.timeout, remaining / 2)
+                if not asked or stretched or remaining - budget <= 0:
+                    return self._give_up(group, attempt, message, outcome.retry_after)
+                # The server asked for longer than the deadline allows: wait as long as
+                # it does allow, then try once more before giving up.
+                wait, stretched = remaining - budget, True
             self._log.debug("Attempt %d failed (%s); retrying in %.2fs", attempt, message, wait)
             if self._stopped.wait(wait):
                 return [Failure(SHUTDOWN, SHUTDOWN_MESSAGE)] * len(group)
 
-    def _attempt(self, group: list[str], deadline: float, *, batch: bool) -> Outcome:
+    def _give_up(
+        self, group: list[str], attempts: int, message: str, retry_after: float | None
+    ) -> list[Optional[Failure]]:
+        text = f"{message} (gave up after {attempts} attempt{'s' if attempts > 1 else ''}"
+        if retry_after is not None:
+            text += f"; the server asked to retry after {retry_after:g}s"
+        text += ")"
+        self._log.warning("Databuddy gave up on %d event(s): %s", len(group), text)
+        return [Failure(RETRIES_EXHAUSTED, text)] * len(group)
+
+    def _attempt(self, group: list[str], deadline: float, *, batch: bool) -> tuple[Outcome, bool]:
+        """One request; the outcome, and whether the server answered at all."""
         timeout = max(0.05, min(self.timeout, deadline - time.monotonic()))
-        if self._health is not None:
-            self._health.attempt_started()
+        self.reachability.attempt_started()
         try:
             answer = self.transport.post(
                 self.wire.url(batch=batch),
@@ -180,9 +217,10 @@ class Delivery:
                 timeout,
             )
         except TransportError as exc:
-            return Outcome(RETRY, str(exc))
+            return Outcome(RETRY, str(exc)), False
         except Exception as exc:  # a third-party transport misbehaving
-            return Outcome(RETRY, f"Network request failed: {type(exc).__name__}")
-        return self.wire.interpret(
+            return Outcome(RETRY, f"Network request failed: {type(exc).__name__}"), False
+        outcome = self.wire.interpret(
             answer.status, answer.text, answer.headers, len(group), batch=batch
         )
+        return outcome, True

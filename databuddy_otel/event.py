@@ -3,22 +3,25 @@ serialized once, for one wire generation.
 
 An event reaches :func:`serialize` as a plain dict with the documented camelCase
 keys (``name``, ``properties``, ``eventId``, ``timestamp``, ``anonymousId``,
-``sessionId``, ``namespace``, ``source``, ``websiteId``). What the server would
-reject raises :class:`InvalidEvent` with a message that says why; nothing is
-ever sent that the server's schema refuses.
+``sessionId``, ``namespace``, ``source``, ``websiteId``, ``profileId``,
+``anonymizeVisitorIds``). What the server would reject raises
+:class:`InvalidEvent` with a message that says why; nothing is ever sent that
+the server's schema refuses.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import re
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from databuddy_otel import encoding
 from databuddy_otel.limits import (
     MAX_FUTURE_SKEW_MS,
     MAX_ID_LENGTH,
+    MAX_KEPT_SESSION_ID_LENGTH,
     MAX_NAME_LENGTH_LEGACY,
     MAX_NAME_LENGTH_TRACK,
     MAX_NAMESPACE_LENGTH,
@@ -28,6 +31,7 @@ from databuddy_otel.limits import (
     MAX_SOURCE_LENGTH,
     MAX_WEBSITE_ID_LENGTH,
     MIN_TIMESTAMP_MS,
+    SESSION_ID_PATTERN,
 )
 
 #: Keyword arguments of ``track()`` and the wire field each one fills.
@@ -41,16 +45,33 @@ KEYWORD_FIELDS = {
     "namespace": "namespace",
     "source": "source",
     "website_id": "websiteId",
+    "profile_id": "profileId",
+    "anonymize_visitor_ids": "anonymizeVisitorIds",
 }
+#: Keys of the mapping form: the wire spellings and the Python ones.
+MAPPING_FIELDS = {**KEYWORD_FIELDS, **{wire: wire for wire in KEYWORD_FIELDS.values()}}
+#: Fields only the ``/track`` protocol has (SDK 2.6); never sent on the legacy one.
+TRACK_ONLY = ("profileId", "anonymizeVisitorIds")
 
 #: Longest ``eventId`` the legacy schema keeps.
 MAX_EVENT_ID_LENGTH = 512
 
 NAME_REQUIRED = "Event name is required and must be a string"
 
+_SESSION_ID = re.compile(SESSION_ID_PATTERN)
 
-def event_from_call(event: Any, fields: dict[str, Any]) -> dict[str, Any] | str:
-    """The event dict from ``track()``'s arguments, or why they make none.
+
+class Prepared(NamedTuple):
+    """One event checked and serialized, with what settling it needs."""
+
+    body: str
+    name: str
+    event_id: str
+    caller_id: bool
+
+
+def event_from_call(event: Any, fields: dict[str, Any]) -> dict[str, Any]:
+    """The event dict (wire keys) from ``track()``'s arguments; :class:`InvalidEvent` if none.
 
     ``event`` is the documented mapping (or just a name); ``fields`` the keyword
     form. The caller's mapping is copied, never changed.
@@ -59,18 +80,51 @@ def event_from_call(event: Any, fields: dict[str, Any]) -> dict[str, Any] | str:
         try:
             return {KEYWORD_FIELDS[key]: value for key, value in fields.items()}
         except KeyError as exc:
-            return f"unknown keyword argument {exc.args[0]!r}"
+            raise InvalidEvent(_unknown_key(exc.args[0], keyword=True)) from None
     if fields:
-        return "pass the event as a mapping or as keyword arguments, not both"
+        raise InvalidEvent("pass the event as a mapping or as keyword arguments, not both")
     if isinstance(event, str):
         return {"name": event}
     if not isinstance(event, Mapping):
-        return f"event must be a mapping, not {type(event).__name__}"
-    return dict(event)
+        raise InvalidEvent(f"event must be a mapping, not {type(event).__name__}")
+    return event_from_mapping(event)
+
+
+def event_from_mapping(event: Mapping[Any, Any]) -> dict[str, Any]:
+    """A copy of ``event`` with wire keys; the Python spellings are accepted too."""
+    data: dict[str, Any] = {}
+    for key, value in event.items():
+        wire = MAPPING_FIELDS.get(key)
+        if wire is None:
+            if key == "type" and value == "custom":
+                continue  # the batch() form's marker
+            raise InvalidEvent(_unknown_key(key, keyword=False))
+        if wire in data and data[wire] != value:
+            raise InvalidEvent(f"{key!r} and {wire!r} name the same field with different values")
+        data[wire] = value
+    return data
+
+
+def _unknown_key(key: object, *, keyword: bool) -> str:
+    if keyword:
+        hint = {wire: py for py, wire in KEYWORD_FIELDS.items()}.get(str(key))
+        tip = f"; did you mean {hint}=?" if hint else ""
+        return f"unknown keyword argument {key!r}{tip}"
+    return (
+        f"unknown event field {key!r}; the fields are "
+        f"{', '.join(k for k in KEYWORD_FIELDS.values())} (or their snake_case spellings)"
+    )
 
 
 def text_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def session_id_kept(session_id: Any) -> bool:
+    """Whether the server stores this session id (else it stores the event without one)."""
+    return not isinstance(session_id, str) or (
+        len(session_id) <= MAX_KEPT_SESSION_ID_LENGTH and _SESSION_ID.match(session_id) is not None
+    )
 
 
 class InvalidEvent(ValueError):
@@ -113,8 +167,9 @@ def _check_name(event: dict[str, Any], legacy: bool) -> str:
 def to_millis(value: Any) -> int:
     """An event timestamp as integer milliseconds since the epoch.
 
-    Accepts ``int``/``float`` milliseconds and aware or naive (local time)
-    ``datetime`` objects.
+    Accepts ``int``/``float`` milliseconds, aware or naive (local time)
+    ``datetime`` objects, ``date`` objects (midnight, local time) and ISO 8601
+    strings (``"2026-01-31T12:00:00Z"``), as the server does.
     """
     if isinstance(value, bool):
         raise InvalidEvent("timestamp must be integer milliseconds, not bool")
@@ -124,9 +179,26 @@ def to_millis(value: Any) -> int:
         if value != value or value in (float("inf"), float("-inf")):
             raise InvalidEvent("timestamp must be a finite number of milliseconds")
         return int(value)
+    if isinstance(value, str):
+        value = _parse_iso(value)
     if isinstance(value, _dt.datetime):
         return int(value.timestamp() * 1000)
-    raise InvalidEvent(f"timestamp must be integer milliseconds, not {type(value).__name__}")
+    if isinstance(value, _dt.date):
+        return int(_dt.datetime(value.year, value.month, value.day).timestamp() * 1000)
+    raise InvalidEvent(
+        f"timestamp must be milliseconds, a datetime or an ISO 8601 string, "
+        f"not {type(value).__name__}"
+    )
+
+
+def _parse_iso(text: str) -> _dt.datetime:
+    stripped = text.strip()
+    if stripped.endswith(("Z", "z")):  # fromisoformat reads "Z" only from Python 3.11
+        stripped = stripped[:-1] + "+00:00"
+    try:
+        return _dt.datetime.fromisoformat(stripped)
+    except ValueError:
+        raise InvalidEvent(f"timestamp {text!r} is not an ISO 8601 date and time") from None
 
 
 def _check_properties(props: Any) -> tuple[Any, str]:
@@ -195,7 +267,9 @@ def serialize(event: dict[str, Any], *, legacy: bool, now_ms: int | None = None)
         now_ms = time.time_ns() // 1_000_000
     if timestamp > now_ms + MAX_FUTURE_SKEW_MS:
         raise InvalidEvent("timestamp is more than one hour in the future")
-    event_id = _check_text(event, "eventId", MAX_EVENT_ID_LENGTH)
+    # The legacy schema keeps ids of up to 512 characters; /track strips eventId
+    # (our deduplication still needs it there).
+    event_id = _check_text(event, "eventId", MAX_EVENT_ID_LENGTH if legacy else 1 << 30)
     text = '{"type":"custom","name":' if legacy else '{"name":'
     text += quote(name)
     if event_id is not None:
@@ -204,6 +278,16 @@ def serialize(event: dict[str, Any], *, legacy: bool, now_ms: int | None = None)
     for key, prefix, limit in _LEGACY_FIELDS if legacy else _TRACK_FIELDS:
         if event.get(key) is not None:
             text += prefix + quote(_check_text(event, key, limit) or "")
+    if not legacy:
+        anonymize = event.get("anonymizeVisitorIds")
+        if anonymize is not None:
+            if anonymize is not True and anonymize is not False and anonymize != "auto":
+                raise InvalidEvent(
+                    f"anonymizeVisitorIds must be True, False or 'auto', not {anonymize!r}"
+                )
+            text += ',"anonymizeVisitorIds":' + (
+                '"auto"' if anonymize == "auto" else "true" if anonymize else "false"
+            )
     return text + "}"
 
 
@@ -216,4 +300,5 @@ _TRACK_FIELDS = (
     ("namespace", ',"namespace":', MAX_NAMESPACE_LENGTH),
     ("source", ',"source":', MAX_SOURCE_LENGTH),
     ("websiteId", ',"websiteId":', MAX_WEBSITE_ID_LENGTH),
+    ("profileId", ',"profileId":', MAX_ID_LENGTH),
 )

@@ -1,155 +1,59 @@
-"""Bookkeeping for queued events: capacity, counters, deduplication, reports.
+"""Settling events: what was delivered, what was lost and why, and which ids were seen.
 
-The ledger is what makes a full queue or a lost event visible. OpenTelemetry's
-batch processor evicts its oldest record, silently, when its queue is full;
-the client therefore never lets more events in than the queue holds
-(:meth:`Ledger.admit`), and every event that leaves the queue is settled here
-(:meth:`Ledger.settle`) as delivered or undelivered with a reason.
+Every event a client or an exporter handles ends here exactly once: delivered,
+or undelivered with a reason (:data:`~databuddy_otel.models.LOSS_REASONS`). Each
+loss is counted and handed, with its id, to ``on_undelivered``. The ledger also
+remembers the caller-chosen ids of delivered events (and of those on their way),
+so a repeated ``eventId`` is skipped as a duplicate.
 
-Back-pressure versus outage: while the server answers, a caller that finds the
-queue full waits for the worker to make room (nothing lost). Once attempts have
-been failing (or hanging) for :data:`OUTAGE_GRACE` seconds without a success,
-waiting would stall the application for a whole retry deadline, so a caller
-that finds the queue full is refused at once and the event is counted as
-``queue_full``. A single failed request does not count as an outage.
+The ledger holds counters only; room in the queue is the queue's business
+(:mod:`databuddy_otel.event_queue`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
-import os
 import threading
-import time
-import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from typing import Optional
 
 from databuddy_otel.delivery import Failure
-from databuddy_otel.models import EventResponse, Undelivered
+from databuddy_otel.models import EventResponse, Stats, Undelivered
+from databuddy_otel.sdk_log import Log
 
-logger = logging.getLogger("databuddy")
-
-#: Seconds of attempts without reaching the server after which it counts as down.
-OUTAGE_GRACE = 1.0
-
-
-@dataclass(frozen=True)
-class Stats:
-    """A snapshot of the client's counters.
-
-    ``queued`` is in the queue or being sent now; ``delivered`` was accepted by
-    the server; ``undelivered`` counts, by reason, every event that never will be;
-    ``deduplicated`` counts events skipped because their ``eventId`` was
-    already delivered; ``filtered`` those a middleware dropped on purpose;
-    ``reachable`` is ``False`` while the last attempt to reach the server failed.
-    """
-
-    queued: int
-    delivered: int
-    undelivered: dict[str, int] = field(default_factory=dict)
-    deduplicated: int = 0
-    filtered: int = 0
-    reachable: bool = True
+#: One settled event as the ledger reads it: (event id, name, caller chose the id).
+Settled = tuple[Optional[str], Optional[str], bool]
 
 
 class Ledger:
+    """Counters, the deduplication memory and the ``on_undelivered`` reports of one client."""
+
     def __init__(
         self,
         *,
-        capacity: int,
-        block_timeout: float,
-        block: bool = True,
+        log: Log,
         dedup_size: int = 10_000,
         on_undelivered: Callable[[list[Undelivered]], None] | None = None,
-        log: logging.Logger | None = None,
     ) -> None:
-        self.capacity = capacity
-        self.block_timeout = block_timeout
-        self.block = block
         self.dedup_size = dedup_size
         self.on_undelivered = on_undelivered
-        self._log = log or logger
-        #: Asked before a caller waits for room; ``False`` refuses at once instead
-        #: (the client says no on a thread running an event loop).
-        self.may_wait: Callable[[], bool] = lambda: True
-        self._trying_since: float | None = None
+        self._log = log
         self.delivered = 0
         self.undelivered: Counter[str] = Counter()
         self.deduplicated = 0
         self.filtered = 0
-        self._pending = 0
-        self._waiting = 0
+        self.invalid_session_ids = 0
         self._lock = threading.Lock()
-        self._cond = threading.Condition(self._lock)
         self._delivered_ids: dict[str, None] = {}
         self._inflight_ids: set[str] = set()
         self._collectors: list[list[EventResponse]] = []
-        if hasattr(os, "register_at_fork"):
-            # Weakly: the fork hook must not keep every ledger ever made alive.
-            after_fork = weakref.WeakMethod(self._after_fork)
-            os.register_at_fork(after_in_child=lambda: _call(after_fork))
 
-    def _after_fork(self) -> None:
-        # OpenTelemetry empties the child's copy of the queue; ours follows.
+    def reset_after_fork(self) -> None:
+        """A forked child keeps the counters but none of the parent's events in flight."""
         self._lock = threading.Lock()
-        self._cond = threading.Condition(self._lock)
-        self._pending = 0
-        self._waiting = 0
-        self._inflight_ids.clear()
+        self._inflight_ids = set()
         self._collectors = []
-        self._trying_since = None
-
-    @property
-    def pending(self) -> int:
-        return self._pending
-
-    def admit(self) -> bool:
-        """Reserve room for one event; ``False`` means the queue stays full."""
-        with self._lock:
-            if self._pending < self.capacity:
-                self._pending += 1
-                return True
-            if not self.block or self.server_down() or not self.may_wait():
-                return False
-            self._waiting += 1
-            try:
-                end = time.monotonic() + self.block_timeout
-                while self._pending >= self.capacity:
-                    now = time.monotonic()
-                    if now >= end or self.server_down(now):
-                        return False
-                    self._cond.wait(min(0.05, end - now))
-                self._pending += 1
-                return True
-            finally:
-                self._waiting -= 1
-
-    def release(self, count: int) -> None:
-        """Give back room reserved by :meth:`admit` for events never queued."""
-        with self._lock:
-            self._pending = max(0, self._pending - count)
-            if self._waiting:
-                self._cond.notify_all()
-
-    # -- health (see delivery.Health) ------------------------------------
-    def attempt_started(self) -> None:
-        if self._trying_since is None:
-            self._trying_since = time.monotonic()
-
-    def attempt_finished(self, reached: bool) -> None:
-        if reached:
-            if self._trying_since is not None and self.server_down():
-                self._log.info("Databuddy server reachable again")
-            self._trying_since = None
-
-    def server_down(self, now: float | None = None) -> bool:
-        """True once attempts have gone :data:`OUTAGE_GRACE` s without reaching the server."""
-        since = self._trying_since
-        if since is None:
-            return False
-        return (time.monotonic() if now is None else now) - since >= OUTAGE_GRACE
 
     # -- deduplication -------------------------------------------------
     def claim(self, event_id: str) -> bool:
@@ -167,9 +71,19 @@ class Ledger:
             return True
 
     def unclaim(self, event_id: str) -> None:
-        """Forget a claimed id whose event was never queued."""
+        """Forget a claimed id whose event goes no further."""
         with self._lock:
             self._inflight_ids.discard(event_id)
+
+    def dedup_size_now(self) -> int:
+        """Ids remembered for deduplication: delivered ones plus those on their way."""
+        with self._lock:
+            return len(self._delivered_ids) + len(self._inflight_ids)
+
+    def clear_dedup(self) -> None:
+        """Forget every delivered id (ids on their way stay claimed until settled)."""
+        with self._lock:
+            self._delivered_ids.clear()
 
     def _remember(self, event_id: str) -> None:
         ids = self._delivered_ids
@@ -178,18 +92,8 @@ class Ledger:
             del ids[next(iter(ids))]
 
     # -- settling ------------------------------------------------------
-    def settle(
-        self,
-        events: Sequence[tuple[str | None, str | None, bool]],
-        errors: Sequence[Failure | None],
-        *,
-        queued: bool = True,
-    ) -> None:
-        """Record the fate of ``events`` (id, name, caller-chosen id) in order.
-
-        ``errors[i]`` is ``None`` when event ``i`` was delivered, else why not.
-        ``queued`` events give their room back to the queue.
-        """
+    def settle(self, events: Sequence[Settled], errors: Sequence[Optional[Failure]]) -> None:
+        """Record the fate of ``events`` in order: ``errors[i]`` is ``None`` when delivered."""
         lost: list[Undelivered] = []
         delivered = 0
         with self._lock:
@@ -205,15 +109,14 @@ class Ledger:
             self.delivered += delivered
             for item in lost:
                 self.undelivered[item.reason] += 1
-        if self._collectors:
+            collectors = list(self._collectors)
+        if collectors:
             responses = [
                 EventResponse(e is None, ev[0], None if e is None else e.message)
                 for ev, e in zip(events, errors)
             ]
-            for collector in list(self._collectors):
+            for collector in collectors:
                 collector.extend(responses)
-        if queued:
-            self.release(len(events))
         if lost:
             self.report(lost)
 
@@ -225,7 +128,7 @@ class Ledger:
         try:
             callback(lost)
         except Exception:
-            self._log.exception("on_undelivered callback failed")
+            self._log.exception("Databuddy on_undelivered callback failed")
 
     def count(self, reason: str, lost: Iterable[Undelivered] = (), *, number: int = 0) -> None:
         """Count events that will not be delivered (``number`` of them, or ``lost``)."""
@@ -239,27 +142,34 @@ class Ledger:
         with self._lock:
             self.filtered += 1
 
+    def count_session_id_dropped(self) -> None:
+        with self._lock:
+            self.invalid_session_ids += 1
+
+    # -- flush results -------------------------------------------------
     def collect(self) -> list[EventResponse]:
+        """Start collecting the result of every event settled from now on."""
         collector: list[EventResponse] = []
-        self._collectors.append(collector)
+        with self._lock:
+            self._collectors.append(collector)
         return collector
 
     def stop_collecting(self, collector: list[EventResponse]) -> None:
-        with contextlib.suppress(ValueError):
+        with self._lock, contextlib.suppress(ValueError):
             self._collectors.remove(collector)
 
-    def snapshot(self) -> Stats:
-        return Stats(
-            queued=self._pending,
-            delivered=self.delivered,
-            undelivered=dict(self.undelivered),
-            deduplicated=self.deduplicated,
-            filtered=self.filtered,
-            reachable=not self.server_down(),
-        )
-
-
-def _call(method: weakref.WeakMethod[Callable[[], None]]) -> None:
-    bound = method()
-    if bound is not None:
-        bound()
+    def snapshot(
+        self, *, queued: int = 0, spooled: int = 0, unspooled: int = 0, reachable: bool = True
+    ) -> Stats:
+        with self._lock:
+            return Stats(
+                queued=queued,
+                delivered=self.delivered,
+                undelivered=dict(self.undelivered),
+                deduplicated=self.deduplicated,
+                filtered=self.filtered,
+                reachable=reachable,
+                spooled=spooled,
+                unspooled=unspooled,
+                invalid_session_ids=self.invalid_session_ids,
+            )

@@ -12,12 +12,56 @@ else:  # pragma: no cover - exercised on older interpreters only
     from typing_extensions import NotRequired, TypedDict
 
 __all__ = [
+    "EXPORT_ERROR",
+    "INVALID",
+    "LOSS_REASONS",
+    "MIDDLEWARE_ERROR",
+    "QUEUE_FULL",
+    "REJECTED",
+    "RETRIES_EXHAUSTED",
+    "SHUTDOWN",
+    "SPOOL_CORRUPT",
+    "SPOOL_FULL",
     "BatchEventInput",
     "BatchEventResponse",
     "CustomEventInput",
     "EventResponse",
+    "Stats",
     "Undelivered",
 ]
+
+# Why an event will not reach the server: the keys of ``Stats.undelivered`` and
+# the ``reason`` of each ``Undelivered`` given to ``on_undelivered``.
+#: The memory queue was full (and no spool could take the event).
+QUEUE_FULL = "queue_full"
+#: The server refused the event for good (a 4xx other than 408, 425 and 429).
+REJECTED = "rejected"
+#: Retryable failures until the retry deadline passed (only without a spool).
+RETRIES_EXHAUSTED = "retries_exhausted"
+#: The client shut down before the event could be delivered (only without a spool).
+SHUTDOWN = "shutdown"
+#: The event breaks a server limit; it was never sent.
+INVALID = "invalid"
+#: An unexpected failure inside the SDK while queuing or exporting the event.
+EXPORT_ERROR = "export_error"
+#: A middleware raised or returned something that is not an event; never sent.
+MIDDLEWARE_ERROR = "middleware_error"
+#: The spool reached ``spool_max_bytes``.
+SPOOL_FULL = "spool_full"
+#: A spool record that could not be read back (a crash mid-write, a damaged file).
+SPOOL_CORRUPT = "spool_corrupt"
+
+LOSS_REASONS = (
+    QUEUE_FULL,
+    REJECTED,
+    RETRIES_EXHAUSTED,
+    SHUTDOWN,
+    INVALID,
+    EXPORT_ERROR,
+    MIDDLEWARE_ERROR,
+    SPOOL_FULL,
+    SPOOL_CORRUPT,
+)
 
 
 class CustomEventInput(TypedDict):
@@ -68,6 +112,33 @@ class BatchEventResponse:
         processed = sum(1 for r in results if r.success)
         failed = next((r.error for r in results if not r.success), None)
         return cls(failed is None, processed, results, failed)
+
+
+@dataclass(frozen=True)
+class Stats:
+    """A snapshot of a client's counters (``client.stats()``).
+
+    ``queued`` events are in memory, waiting or being sent; ``spooled`` wait in the
+    spool on disk only (with ``spool_dir``); ``delivered`` were accepted by the
+    server; ``undelivered`` counts, by reason (:data:`LOSS_REASONS`), every event
+    that never will be; ``deduplicated`` counts events skipped because their
+    ``eventId`` was already delivered or on its way; ``filtered`` those a
+    middleware dropped on purpose; ``reachable`` is ``False`` while attempts to
+    reach the server fail without any HTTP answer; ``unspooled`` counts events
+    accepted while the spool could not be written (they lived in memory only);
+    ``invalid_session_ids`` counts events sent with a ``sessionId`` the server
+    stores as absent.
+    """
+
+    queued: int
+    delivered: int
+    undelivered: dict[str, int] = field(default_factory=dict)
+    deduplicated: int = 0
+    filtered: int = 0
+    reachable: bool = True
+    spooled: int = 0
+    unspooled: int = 0
+    invalid_session_ids: int = 0
 
 
 class Undelivered(NamedTuple):

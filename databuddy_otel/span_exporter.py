@@ -34,9 +34,9 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from typing_extensions import Unpack
 
-from databuddy_otel import _components
-from databuddy_otel._sending import sending
+from databuddy_otel import outlet
 from databuddy_otel.otel_events import INHERITED, span_events
+from databuddy_otel.thread_roles import sending
 
 if TYPE_CHECKING:
     from databuddy_otel.client import Databuddy
@@ -46,14 +46,15 @@ __all__ = ["DatabuddyBaggageProcessor", "DatabuddySpanExporter"]
 logger = logging.getLogger("databuddy")
 
 
-class DatabuddySpanExporter(_components.OutletExporter, SpanExporter):
+class DatabuddySpanExporter(outlet.OutletExporter, SpanExporter):
     """Send the tagged events of exported spans to Databuddy; ``export()`` never raises.
 
     Build it from the client's connection settings (each falls back to its
     ``DATABUDDY_*`` environment variable, so ``DatabuddySpanExporter()`` works
     when they are set), or with ``client=`` to share a :class:`Databuddy`
-    client's transport, retries, counters and deduplication (its ``shutdown``
-    is then left to the client). Batching is the span processor's job
+    client's connection pool, counters and deduplication (the exporter holds a
+    share of the client's transport, so the client and the tracer provider may
+    shut down in either order). Batching is the span processor's job
     (``OTEL_BSP_*``); each ``export()`` sends its events in request-sized
     chunks, retried within one ``retry_deadline``.
     """
@@ -63,9 +64,9 @@ class DatabuddySpanExporter(_components.OutletExporter, SpanExporter):
         *,
         client: Databuddy | None = None,
         include_trace_ids: bool = True,
-        **options: Unpack[_components.ConnectionOptions],
+        **options: Unpack[outlet.ConnectionOptions],
     ) -> None:
-        self._outlet = _components.build(client, options, "DatabuddySpanExporter")
+        self._outlet = outlet.build(client, options, "DatabuddySpanExporter")
         self._trace_ids = include_trace_ids
         self._shut_down = False
 

@@ -54,7 +54,7 @@ class RequestsTransport:
     Changing those environment variables afterwards needs a new client.
     """
 
-    def __init__(self, *, verify: Verify = True) -> None:
+    def __init__(self, *, verify: Verify = True, pool_size: int = 10) -> None:
         # Imported here, not at module import (``import databuddy_otel`` stays
         # cheap) and not lazily on the worker thread: a fork while another
         # thread is half-way through an import leaves the child a broken module.
@@ -66,6 +66,7 @@ class RequestsTransport:
                 os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
             )
         self._verify = verify
+        self._pool_size = pool_size
         self._templates: dict[tuple[str, tuple[tuple[str, str], ...]], Any] = {}
         self._lock = threading.Lock()
         self._session: requests.Session | None = None
@@ -81,8 +82,13 @@ class RequestsTransport:
         if session is None:
             with self._lock:
                 if self._session is None:
-                    self._session = self._requests.Session()
-                    self._session.trust_env = False
+                    session = self._requests.Session()
+                    session.trust_env = False
+                    # One pooled connection per request that may be in flight at once.
+                    adapter = self._requests.adapters.HTTPAdapter(pool_maxsize=self._pool_size)
+                    session.mount("https://", adapter)
+                    session.mount("http://", adapter)
+                    self._session = session
                 session = self._session
         return session
 
@@ -118,6 +124,37 @@ class RequestsTransport:
             if self._session is not None:
                 self._session.close()
                 self._session = None
+
+
+class SharedTransport:
+    """A transport several deliveries use; the last one to let go closes it.
+
+    The client's queue holds the first share; exporters built with ``client=``
+    take one each, so the order in which the client and the OpenTelemetry
+    providers shut down never closes the connection pool under a sender.
+    """
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+        self._shares = 1
+        self._lock = threading.Lock()
+
+    def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> HttpAnswer:
+        return self.transport.post(url, body, headers, timeout)
+
+    def acquire(self) -> SharedTransport:
+        """Take one more share (usable even after the others let go)."""
+        with self._lock:
+            self._shares += 1
+        return self
+
+    def close(self) -> None:
+        """Give back one share; the last one closes the transport."""
+        with self._lock:
+            self._shares -= 1
+            last = self._shares == 0
+        if last:
+            self.transport.close()
 
 
 def _describe(exc: Any) -> str:

@@ -302,11 +302,17 @@ def _describe_scope(scope: Scope) -> Request:
 
 
 class DatabuddyASGIMiddleware(_RequestEvents):
-    """ASGI 3 middleware: bind the request's ids; with ``track_requests``, track the request.
+    """ASGI 3 middleware: bind the request's ids; with ``track_requests``, track the request;
+    flush the client when the server shuts down.
 
     >>> app.add_middleware(DatabuddyASGIMiddleware, client=client)  # doctest: +SKIP
 
-    Only ``http`` requests are handled; ``lifespan`` and ``websocket`` pass through.
+    ``http`` requests are handled; ``websocket`` passes through. On the ``lifespan``
+    protocol, the client is flushed (within its ``shutdown_timeout``) after the app
+    has run its own shutdown and before the server is told it is complete: uvicorn
+    ends its workers by re-raising SIGTERM, so no exit hook would run after that.
+    An app that does not speak the lifespan protocol (Django's ASGI handler) gets
+    it answered for it, so the flush still happens.
     The status comes from ``http.response.start``; the event is tracked when the app
     returns, after the last body chunk. Its route is ``scope["databuddy.route"]`` if
     set, else Starlette's matched ``scope["route"].path``; failing both, the raw path
@@ -316,7 +322,11 @@ class DatabuddyASGIMiddleware(_RequestEvents):
     app: ASGIApp
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope.get("type") != "http":
+        kind = scope.get("type")
+        if kind == "lifespan":
+            await self._lifespan(scope, receive, send)
+            return
+        if kind != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
@@ -342,6 +352,47 @@ class DatabuddyASGIMiddleware(_RequestEvents):
         finally:
             code = 500 if failed and status[0] is None else status[0]
             self.record(ids, code, started, lambda: _describe_scope(scope))
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        received: list[object] = []
+        app_answered = False
+
+        async def watch_receive() -> Message:
+            message = await receive()
+            received.append(message.get("type"))
+            return message
+
+        async def watch_send(message: Message) -> None:
+            nonlocal app_answered
+            app_answered = True
+            if message.get("type") == "lifespan.shutdown.complete":
+                await self._flush_client()
+            await send(message)
+
+        try:
+            await self.app(scope, watch_receive, watch_send)
+        except Exception:
+            if app_answered:
+                raise
+            # The app does not speak lifespan: answer for it, and flush at shutdown.
+            if "lifespan.startup" not in received:
+                await receive()
+            await send({"type": "lifespan.startup.complete"})
+            while (await receive()).get("type") != "lifespan.shutdown":
+                pass
+            await self._flush_client()
+            await send({"type": "lifespan.shutdown.complete"})
+
+    async def _flush_client(self) -> None:
+        """Flush the client without blocking the loop; never raises."""
+        try:
+            settings = getattr(self.client, "settings", None)
+            timeout = getattr(settings, "shutdown_timeout", 5.0)
+            aflush = getattr(self.client, "aflush", None)
+            if aflush is not None:
+                await aflush(timeout=timeout)
+        except Exception:
+            self._internal_error("flushing at shutdown")
 
 
 def _describe_django(request: Any) -> Request:

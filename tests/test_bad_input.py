@@ -36,7 +36,8 @@ class Color(enum.Enum):
         ({"name": "e", "anonymousId": "a" * 257}, "anonymousId too long (max 256 characters)"),
         ({"name": "e", "namespace": "n" * 65}, "namespace too long (max 64 characters)"),
         ({"name": "e", "timestamp": 12}, "timestamp is before 2000-01-01"),
-        ({"name": "e", "timestamp": "yesterday"}, "timestamp must be integer milliseconds"),
+        ({"name": "e", "timestamp": "yesterday"}, "timestamp 'yesterday' is not an ISO 8601"),
+        ({"name": "e", "timestamp": [1]}, "timestamp must be milliseconds, a datetime or"),
     ],
 )
 def test_invalid_events_are_refused_with_a_reason(

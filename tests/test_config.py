@@ -2,20 +2,64 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from databuddy_otel import Databuddy
 from databuddy_otel.devserver import DevServer
 
 
-def test_missing_credentials_name_argument_and_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No client_id/api_key anywhere raises ValueError naming both and their variables."""
+def test_missing_credentials_disable_the_client_with_one_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No credentials anywhere: a disabled client, one WARNING naming what to set."""
     monkeypatch.delenv("DATABUDDY_CLIENT_ID", raising=False)
     monkeypatch.delenv("DATABUDDY_API_KEY", raising=False)
-    with pytest.raises(ValueError) as info:
-        Databuddy()
+    monkeypatch.setattr("databuddy_otel.config._warned_no_credentials", False)
+    with caplog.at_level(logging.WARNING, logger="databuddy"):
+        first, second = Databuddy(), Databuddy()
+    assert first.settings.disabled and second.settings.disabled
+    assert first.track(name="nowhere").success
+    [warning] = [r for r in caplog.records if r.name == "databuddy"]
     for word in ("client_id", "api_key", "DATABUDDY_CLIENT_ID", "DATABUDDY_API_KEY"):
-        assert word in str(info.value)
+        assert word in warning.getMessage()
+    first.shutdown()
+    second.shutdown()
+
+
+@pytest.mark.parametrize("blank", ["", "   "])
+@pytest.mark.parametrize("argument", ["client_id", "api_key"])
+def test_blank_credentials_are_a_value_error(argument: str, blank: str) -> None:
+    """A credential that is given but blank is refused, naming the argument."""
+    with pytest.raises(ValueError, match=f"{argument} is blank"):
+        Databuddy(**{argument: blank})
+
+
+def test_credentials_are_trimmed(server: DevServer) -> None:
+    """Whitespace around client_id (as pasted from a dashboard) is removed."""
+    client = Databuddy(client_id="  site-1\n", api_url=server.url, enable_batching=False)
+    assert client.settings.client_id == "site-1"
+    assert client.track(name="trimmed").success
+    client.shutdown()
+    assert server.events()[0]["websiteId"] == "site-1"
+
+
+@pytest.mark.parametrize("variable", ["DATABUDDY_DISABLED", "DATABUDDY_DEBUG"])
+def test_unrecognised_boolean_variable_is_an_error(
+    monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    """DATABUDDY_DISABLED=maybe is a ValueError naming the variable, not a silent 'off'."""
+    monkeypatch.setenv(variable, "maybe")
+    with pytest.raises(ValueError, match=variable):
+        Databuddy(client_id="x")
+
+
+def test_batch_timeout_in_seconds_gets_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    """batch_timeout under 10 warns that the unit is milliseconds."""
+    with caplog.at_level(logging.WARNING, logger="databuddy"):
+        Databuddy(client_id="x", batch_timeout=2.0, disabled=True).shutdown()
+    assert "milliseconds" in caplog.text and "2000" in caplog.text
 
 
 def test_environment_fallbacks(monkeypatch: pytest.MonkeyPatch, server: DevServer) -> None:
@@ -152,7 +196,7 @@ def test_a_shut_down_client_can_be_garbage_collected(server: DevServer) -> None:
     client = Databuddy(client_id="x", api_url=server.url)
     client.track(name="short_lived")
     client.shutdown()
-    refs = [weakref.ref(client), weakref.ref(client._ledger)]
+    refs = [weakref.ref(client), weakref.ref(client._ledger), weakref.ref(client._queue)]
     del client
     gc.collect()
-    assert [r() for r in refs] == [None, None]
+    assert [r() for r in refs] == [None, None, None]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from databuddy_otel import bind_ids
+from databuddy_otel import Undelivered, bind_ids
 from databuddy_otel.devserver import DevServer
 from tests.conftest import MakeClient
 
@@ -45,18 +45,23 @@ def test_middleware_changes_drops_and_runs_once(server: DevServer, make_client: 
     assert client.stats().filtered == 1
 
 
-def test_raising_middleware_is_skipped(server: DevServer, make_client: MakeClient) -> None:
-    """A middleware that raises is logged and skipped; the event still goes out."""
+def test_raising_middleware_drops_the_event(server: DevServer, make_client: MakeClient) -> None:
+    """A middleware that raises never lets its event out: counted and reported instead."""
+    lost: list[Undelivered] = []
 
     def broken(event: dict[str, Any]) -> dict[str, Any]:
         raise RuntimeError("boom")
 
-    client = make_client()
+    client = make_client(on_undelivered=lost.extend)
     client.add_middleware(broken)
-    assert client.track(name="e").success
+    response = client.track(name="secret", properties={"email": "a@b.c"})
+    assert not response.success and "boom" in (response.error or "")
     client.clear_middleware()
+    client.track(name="after")
     client.flush()
-    assert [e["name"] for e in server.events()] == ["e"]
+    assert [e["name"] for e in server.events()] == ["after"]
+    assert client.stats().undelivered == {"middleware_error": 1}
+    assert [(u.event_id, u.reason) for u in lost] == [(response.event_id, "middleware_error")]
 
 
 def test_bound_ids_apply_inside_the_block(server: DevServer, make_client: MakeClient) -> None:

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from databuddy_logging import DatabuddyHandler
-from databuddy_otel._sending import sending
 from databuddy_otel.devserver import DevServer
+from databuddy_otel.thread_roles import sending
 from databuddy_otel.transport import HttpAnswer, RequestsTransport
 from tests.conftest import MakeClient
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Callable, Union
 
 import pytest
@@ -16,7 +17,7 @@ from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.trace import SpanContext, TraceFlags
 
-from databuddy_otel import _sending
+from databuddy_otel import thread_roles
 from databuddy_otel.devserver import DevServer
 from databuddy_otel.log_exporter import DatabuddyLogExporter
 from databuddy_otel.span_exporter import DatabuddySpanExporter
@@ -146,14 +147,20 @@ def test_constructible_from_the_environment(
 
 
 def test_missing_credentials_name_the_variable(
-    kind: Callable[..., Exporter], monkeypatch: pytest.MonkeyPatch
+    kind: Callable[..., Exporter], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Without credentials, construction fails naming DATABUDDY_CLIENT_ID."""
+    """Without credentials anywhere, an exporter is disabled and says so naming the variable."""
     monkeypatch.delenv("DATABUDDY_CLIENT_ID", raising=False)
     monkeypatch.delenv("DATABUDDY_API_KEY", raising=False)
     monkeypatch.delenv("DATABUDDY_DISABLED", raising=False)
-    with pytest.raises(ValueError, match="DATABUDDY_CLIENT_ID"):
-        kind()
+    monkeypatch.setattr("databuddy_otel.config._warned_no_credentials", False)
+    with caplog.at_level(logging.WARNING, logger="databuddy"):
+        exporter = kind()
+    try:
+        assert exporter._outlet.disabled
+        assert "DATABUDDY_CLIENT_ID" in caplog.text
+    finally:
+        exporter.shutdown()
 
 
 def test_exporters_refuse_unknown_options() -> None:
@@ -203,9 +210,9 @@ def test_never_raises_and_accounts_for_every_tagged_event(
 
 def test_sending_sets_the_public_key_and_nests() -> None:
     """sending() sets the plain suppress key instrumentations honour, and nests."""
-    with _sending.sending():
-        with _sending.sending():
+    with thread_roles.sending():
+        with thread_roles.sending():
             assert context.get_value("suppress_instrumentation") is True
-        assert _sending.is_sending()
+        assert thread_roles.is_sending()
     assert context.get_value("suppress_instrumentation") is None
-    assert not _sending.is_sending()
+    assert not thread_roles.is_sending()

@@ -9,13 +9,8 @@ from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExp
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 
-from databuddy_otel.delivery import Delivery
 from databuddy_otel.devserver import DevServer
-from databuddy_otel.ledger import Ledger
 from databuddy_otel.log_exporter import DatabuddyBaggageLogProcessor, DatabuddyLogExporter
-from databuddy_otel.protocol import Wire
-from databuddy_otel.record import EventRecord, QueuedEvent
-from databuddy_otel.transport import RequestsTransport
 from tests.conftest import MakeClient
 from tests.otel.conftest import MakeLogExporter, MakeLoggerProvider, wait_until
 
@@ -125,23 +120,19 @@ def test_outage_during_export_loses_nothing(
     assert sorted(e["properties"]["i"] for e in events) == list(range(30))
 
 
-def test_client_records_and_foreign_records_share_one_request(server: DevServer) -> None:
-    """EventRecords keep their fast path and queue accounting; foreign records skip the queue."""
-    ledger = Ledger(capacity=10, block_timeout=1)
-    delivery = Delivery(Wire(server.url, False, "test-site"), RequestsTransport(), health=ledger)
-    exporter = DatabuddyLogExporter(delivery, ledger)
-    assert ledger.admit()
-    body = '{"name":"from_client","eventId":"c-1","timestamp":1700000000000,"properties":{}}'
-    own = QueuedEvent(EventRecord(body, "from_client", "c-1", False))
-    foreign = readable(LogRecord(event_name="from_otel", attributes=TAG))
-    try:
-        assert exporter.export([own, foreign]) is LogRecordExportResult.SUCCESS
-    finally:
-        exporter.shutdown()
-    assert sorted(e["name"] for e in server.events()) == ["from_client", "from_otel"]
-    assert server.request_count == 1
-    stats = ledger.snapshot()
-    assert (stats.queued, stats.delivered) == (0, 2)
+def test_exporter_with_client_outlives_the_client_shutdown(
+    server: DevServer, make_client: MakeClient, make_logger_provider: MakeLoggerProvider
+) -> None:
+    """A provider that flushes after its client shut down still delivers (a share of the pool)."""
+    client = make_client()
+    provider = make_logger_provider(
+        BatchLogRecordProcessor(DatabuddyLogExporter(client=client), schedule_delay_millis=60_000)
+    )
+    provider.get_logger("t").emit(LogRecord(event_name="late", attributes=TAG))
+    assert client.shutdown().success
+    provider.shutdown()
+    assert [e["name"] for e in server.events()] == ["late"]
+    assert client.stats().delivered == 1 and client.stats().undelivered == {}
 
 
 def test_client_reuse_counts_without_touching_the_queue(

@@ -105,9 +105,9 @@ def test_explicit_route_key_and_raw_path_fallback(recording_client: RecordingCli
     assert routes == ["/declared", None, "/raw/1"]
 
 
-@pytest.mark.parametrize("kind", ["lifespan", "websocket"])
+@pytest.mark.parametrize("kind", ["websocket"])
 def test_other_scopes_pass_through_untouched(recording_client: RecordingClient, kind: str) -> None:
-    """lifespan and websocket scopes reach the app with the same objects; nothing is tracked."""
+    """websocket scopes reach the app with the same objects; nothing is tracked."""
     got: list[Any] = []
 
     async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
@@ -242,3 +242,56 @@ def test_track_and_aflush_never_block_the_running_loop(
     by_name = {e["name"]: e for e in events}
     assert set(by_name) == {"unbatched_in_loop", "batched_in_loop", "http_request"}
     assert all(e["anonymousId"] == "anon_web-1" for e in events)
+
+
+def _run_lifespan(middleware: Any, server: DevServer) -> list[tuple[str, int]]:
+    """Drive the lifespan protocol as a server does: each message sent, with events stored then."""
+    inbox = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+    sent: list[tuple[str, int]] = []
+
+    async def receive() -> dict[str, Any]:
+        return inbox.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append((message["type"], len(server.events())))
+
+    asyncio.run(middleware({"type": "lifespan"}, receive, send))
+    return sent
+
+
+def test_lifespan_shutdown_flushes_after_the_apps_own_shutdown(
+    server: DevServer, make_client: MakeClient
+) -> None:
+    """Events tracked by the app's shutdown handler are stored before shutdown completes."""
+    client = make_client(batch_timeout=60_000)
+
+    async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        assert (await receive())["type"] == "lifespan.startup"
+        await send({"type": "lifespan.startup.complete"})
+        client.track(name="queued_while_serving")
+        assert (await receive())["type"] == "lifespan.shutdown"
+        client.track(name="tracked_by_shutdown_handler")
+        await send({"type": "lifespan.shutdown.complete"})
+
+    sent = _run_lifespan(DatabuddyASGIMiddleware(app, client), server)
+    assert sent == [
+        ("lifespan.startup.complete", 0),
+        ("lifespan.shutdown.complete", 2),
+    ]
+
+
+def test_lifespan_is_answered_for_an_app_that_does_not_speak_it(
+    server: DevServer, make_client: MakeClient
+) -> None:
+    """An app that refuses the lifespan scope (Django's) still gets its client flushed."""
+    client = make_client(batch_timeout=60_000)
+
+    async def http_only(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        raise ValueError("only http")
+
+    client.track(name="queued")
+    sent = _run_lifespan(DatabuddyASGIMiddleware(http_only, client), server)
+    assert sent == [
+        ("lifespan.startup.complete", 0),
+        ("lifespan.shutdown.complete", 1),
+    ]

@@ -1,12 +1,13 @@
-"""Plumbing the OpenTelemetry exporters share.
+"""The exporters' way out: check, serialize, send and settle the events they found.
 
 An exporter maps OpenTelemetry data to event dicts (:mod:`databuddy_otel.otel_events`);
-an :class:`Outlet` checks and serializes them for the wire, sends them through a
-:class:`~databuddy_otel.delivery.Delivery` and settles them in a
-:class:`~databuddy_otel.ledger.Ledger`: its own for a standalone exporter, the
-client's for one built with ``client=``. Those events never sit in the client's
-queue, so they are settled with ``queued=False``: counted and reported, without
-touching the queue's room.
+its :class:`Outlet` checks and serializes them for the wire, sends them through a
+:class:`~databuddy_otel.delivery.Delivery` (retries within the deadline) and
+settles them in a :class:`~databuddy_otel.ledger.Ledger`: its own for a standalone
+exporter; for one built with ``client=``, the client's ledger and a share of the
+client's connection pool and outage state, which stays usable whichever of the
+client and the OpenTelemetry provider shuts down first. These events never sit in
+the client's queue: the exporter's own batch processor batches them.
 """
 
 from __future__ import annotations
@@ -14,33 +15,23 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from typing_extensions import TypedDict
 
-from databuddy_otel import config
-from databuddy_otel._runtime import enable_debug
-from databuddy_otel.delivery import EXPORT_ERROR, INVALID, Delivery, Failure, RetryPolicy
-from databuddy_otel.event import InvalidEvent, serialize
+from databuddy_otel import config, sdk_log
+from databuddy_otel.delivery import Delivery, Failure, Reachability, RetryPolicy
+from databuddy_otel.event import InvalidEvent, Prepared, serialize
 from databuddy_otel.ids import uuid4_text
-from databuddy_otel.ledger import Ledger, Stats
-from databuddy_otel.models import Undelivered
+from databuddy_otel.ledger import Ledger
+from databuddy_otel.models import EXPORT_ERROR, INVALID, Stats, Undelivered
 from databuddy_otel.protocol import Wire
-from databuddy_otel.transport import RequestsTransport, Transport, Verify
+from databuddy_otel.transport import RequestsTransport, SharedTransport, Transport, Verify
 
 if TYPE_CHECKING:
     from databuddy_otel.client import Databuddy
 
 logger = logging.getLogger("databuddy")
-
-
-class Prepared(NamedTuple):
-    """One serialized event and what the ledger needs to settle it."""
-
-    body: str
-    name: str
-    event_id: str
-    caller_id: bool
 
 
 class Outlet:
@@ -55,7 +46,6 @@ class Outlet:
         defaults: dict[str, str] | None = None,
         dedup: bool = True,
         disabled: bool = False,
-        owns_delivery: bool = True,
     ) -> None:
         self.delivery = delivery
         self.ledger = ledger
@@ -63,44 +53,38 @@ class Outlet:
         self.defaults = defaults or {}
         self.dedup = dedup
         self.disabled = disabled
-        self.owns_delivery = owns_delivery
 
     @classmethod
     def standalone(cls, settings: config.Settings) -> Outlet:
         """A delivery and a ledger of its own, built like the client's."""
-        if settings.debug:
-            enable_debug(logger)
+        log = sdk_log.resolve(None, settings.debug)
         ledger = Ledger(
-            capacity=settings.max_queue_size,
-            block_timeout=settings.timeout,
-            block=False,
+            log=log,
             dedup_size=settings.max_deduplication_cache_size,
             on_undelivered=settings.on_undelivered,
         )
-        delivery = new_delivery(settings, ledger)
+        transport = settings.transport or RequestsTransport(verify=settings.verify)
+        delivery = Delivery(
+            Wire(settings.api_url, settings.legacy, settings.client_id, settings.api_key),
+            SharedTransport(transport),
+            log=log,
+            timeout=settings.timeout,
+            policy=RetryPolicy(deadline=settings.retry_deadline),
+            reachability=Reachability(log),
+        )
         return cls(
             delivery,
             ledger,
             legacy=settings.legacy,
-            defaults=defaults_for(settings),
+            defaults=settings.event_defaults,
             dedup=settings.enable_deduplication,
             disabled=settings.disabled,
         )
 
     @classmethod
     def of_client(cls, client: Databuddy) -> Outlet:
-        """The client's delivery (transport, retries) and ledger; the client keeps owning them."""
-        settings = client.settings
-        # Same package: the client keeps these private so users cannot reach them.
-        return cls(
-            client._delivery,
-            client._ledger,
-            legacy=settings.legacy,
-            defaults=defaults_for(settings),
-            dedup=settings.enable_deduplication,
-            disabled=settings.disabled,
-            owns_delivery=False,
-        )
+        """The client's ledger and a share of its transport; the client keeps owning them."""
+        return client._outlet()
 
     def prepare(self, events: Iterable[dict[str, Any]]) -> list[Prepared]:
         """Fill ids and defaults, check and serialize; invalid and duplicate events are counted."""
@@ -152,7 +136,7 @@ class Outlet:
         """Record the outcome; these events never took room in a client's queue."""
         try:
             meta = [(p.event_id, p.name, p.caller_id) for p in prepared]
-            self.ledger.settle(meta, errors, queued=False)
+            self.ledger.settle(meta, errors)
         except Exception:
             logger.exception("Recording the outcome of %d Databuddy event(s) failed", len(prepared))
 
@@ -166,9 +150,7 @@ class Outlet:
         return self.ledger.snapshot()
 
     def close(self) -> None:
-        """Stop retries and close the transport, unless a client owns them."""
-        if not self.owns_delivery:
-            return
+        """Stop retries and give back this outlet's share of the transport."""
         self.delivery.stop()
         try:
             self.delivery.transport.close()
@@ -236,27 +218,3 @@ def build(client: Databuddy | None, options: Mapping[str, Any], owner: str) -> O
             )
         return Outlet.of_client(client)
     return Outlet.standalone(config.resolve(**given))
-
-
-def new_delivery(
-    settings: config.Settings, ledger: Ledger, log: logging.Logger | None = None
-) -> Delivery:
-    """The wire, transport and retry policy ``settings`` ask for, reporting health to ``ledger``."""
-    return Delivery(
-        Wire(settings.api_url, settings.legacy, settings.client_id, settings.api_key),
-        settings.transport or RequestsTransport(verify=settings.verify),
-        timeout=settings.timeout,
-        policy=RetryPolicy(deadline=settings.retry_deadline),
-        health=ledger,
-        log=log,
-    )
-
-
-def defaults_for(settings: config.Settings) -> dict[str, str]:
-    """Fields every event gets unless it sets them, as the client fills them."""
-    pairs = (
-        ("namespace", settings.namespace),
-        ("source", settings.source),
-        ("websiteId", None if settings.legacy else settings.website_id),
-    )
-    return {key: value for key, value in pairs if value is not None}

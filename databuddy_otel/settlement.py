@@ -1,0 +1,100 @@
+"""Settling a sent chunk: each event delivered, lost for good, or back to the spool.
+
+The server's answer decides, event by event:
+
+* delivered, or refused for good (a final 4xx, an invalid event): settled in the
+  :class:`~databuddy_otel.ledger.Ledger` (counted, reported when lost) and, with a
+  spool, acknowledged there so it is never sent again;
+* retries ran out, or the client shut down first: with a spool the event stays
+  there, waiting for a later attempt (nothing is counted lost); without one it
+  is settled as lost with that reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Optional
+
+from databuddy_otel.delivery import Failure
+from databuddy_otel.ledger import Ledger
+from databuddy_otel.models import RETRIES_EXHAUSTED, SHUTDOWN, EventResponse, Undelivered
+from databuddy_otel.sdk_log import Log
+
+if TYPE_CHECKING:
+    from databuddy_otel.spool import Spool, SpoolRef
+
+#: One event as settling reads it: (body, name, event id, caller chose the id,
+#: flush epoch, spool record or None).
+Item = tuple[str, str, str, bool, int, Optional["SpoolRef"]]
+
+#: Appended to the message of an event that waits in the spool for another attempt.
+SPOOLED_NOTE = " (kept in the spool; it will be sent again)"
+
+_RETRY_LATER = (RETRIES_EXHAUSTED, SHUTDOWN)
+
+
+class Settlement:
+    def __init__(self, ledger: Ledger, spool: Spool | None, log: Log) -> None:
+        self.ledger = ledger
+        self.spool = spool
+        self._log = log
+
+    def settle(self, items: Sequence[Item], errors: Sequence[Optional[Failure]]) -> list[bool]:
+        """Record the outcome of each item; ``True`` where it went back to the spool."""
+        spool = self.spool
+        settled: list[Item] = []
+        final: list[Optional[Failure]] = []
+        back: list[SpoolRef] = []
+        waits: list[bool] = []
+        for item, error in zip(items, errors):
+            ref = item[5]
+            if error is not None and ref is not None and error.reason in _RETRY_LATER:
+                back.append(ref)
+                waits.append(True)
+            else:
+                settled.append(item)
+                final.append(error)
+                waits.append(False)
+        try:
+            if spool is not None:
+                spool.ack([item[5] for item in settled if item[5] is not None])
+                if back:
+                    spool.defer(back)
+            self.ledger.settle([(i[2], i[1], i[3]) for i in settled], final)
+        except Exception:
+            self._log.exception("Databuddy could not record the outcome of %d event(s)", len(items))
+        return waits
+
+    def responses(
+        self, items: Sequence[Item], errors: Sequence[Optional[Failure]]
+    ) -> list[EventResponse]:
+        """Settle, and say for each item what ``track()`` or ``batch()`` reports."""
+        waits = self.settle(items, errors)
+        return [
+            EventResponse(
+                error is None,
+                item[2],
+                None if error is None else error.message + (SPOOLED_NOTE if wait else ""),
+            )
+            for item, error, wait in zip(items, errors, waits)
+        ]
+
+    def abandon(self, items: Sequence[Item], message: str) -> int:
+        """Events a shutdown could not deliver: spooled ones wait, the rest are lost.
+
+        Returns how many were lost.
+        """
+        spooled = [item[5] for item in items if item[5] is not None]
+        if spooled and self.spool is not None:
+            self.spool.defer(spooled)
+            self._log.info(
+                "Databuddy left %d event(s) in the spool for the next start", len(spooled)
+            )
+        lost = [item for item in items if item[5] is None]
+        if lost:
+            for item in lost:
+                if item[3]:
+                    self.ledger.unclaim(item[2])
+            self.ledger.count(SHUTDOWN, [Undelivered(i[2], i[1], SHUTDOWN, message) for i in lost])
+            self._log.warning("Databuddy shut down with %d event(s) undelivered", len(lost))
+        return len(lost)

@@ -1,0 +1,470 @@
+"""The spool: events written ahead to disk, so that they outlive the process.
+
+With ``spool_dir`` set, every event the client accepts is appended to a segment
+file of this process before ``track()`` returns (data handed to the OS survives
+``kill -9``; what survives a power loss depends on ``spool_fsync``). Delivered
+events, and events the server refused for good, are acknowledged in the same
+file; a segment whose events are all acknowledged is deleted, so the spool
+shrinks as the server answers.
+
+An event is *in memory* (queued, being sent) or *waiting on disk*: when the
+memory queue is full, or its retries ran out while the server was unreachable,
+or the client shut down before it was delivered. The spool thread takes waiting
+events back into the queue when there is room, slowly (a probe every few
+seconds) while the server is unreachable.
+
+Ownership: each process holds an exclusive lock on the segments it writes.
+A client that starts takes over the segments no live process holds (those of
+dead processes), if they were written for the same destination, and delivers
+them with their original ids and timestamps. Several processes may share one
+directory; a forked child starts segments of its own.
+
+Bounded by ``spool_max_bytes`` per process: past it, new events are refused as
+``spool_full``. A spool that cannot be written warns once and the client goes
+on in memory, counting the events it could not spool.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from databuddy_otel import spool_format as fmt
+from databuddy_otel.config import Settings
+from databuddy_otel.delivery import Failure
+from databuddy_otel.event_queue import SpoolFull
+from databuddy_otel.ledger import Ledger
+from databuddy_otel.models import SPOOL_CORRUPT, SPOOL_FULL, Undelivered
+from databuddy_otel.sdk_log import Log
+from databuddy_otel.thread_roles import mark_worker
+
+if TYPE_CHECKING:
+    from databuddy_otel.event_queue import EventQueue
+
+#: Seconds between attempts to write a spool that could not be written.
+RETRY_BROKEN = 30.0
+#: Seconds between looks for segments of dead processes.
+RESCAN = 30.0
+#: Seconds between probes (events taken back) while the server is unreachable.
+PROBE = 5.0
+
+
+class Segment:
+    """One spool file this process owns: which of its events are settled, which in memory."""
+
+    def __init__(self, path: str, fd: int, *, size: int) -> None:
+        self.path = path
+        self.fd = fd
+        self.size = size
+        self.count = 0  # events written (indices 0 .. count - 1)
+        self.present = bytearray()  # bit set: an event record with this index exists
+        self.acked = bytearray()  # bit set: settled
+        self.in_memory: set[int] = set()
+        self.unacked = 0
+        self.active = False
+        self.dirty = False
+
+    def mark(self, bits: bytearray, index: int) -> bool:
+        """Set bit ``index``; ``True`` if it was clear."""
+        byte, bit = divmod(index, 8)
+        if byte >= len(bits):
+            bits.extend(bytes(byte - len(bits) + 1))
+        was = bits[byte] >> bit & 1
+        bits[byte] |= 1 << bit
+        return not was
+
+    @staticmethod
+    def has(bits: bytearray, index: int) -> bool:
+        byte, bit = divmod(index, 8)
+        return byte < len(bits) and bool(bits[byte] >> bit & 1)
+
+    @property
+    def waiting(self) -> int:
+        return self.unacked - len(self.in_memory)
+
+
+#: Where one event lives in the spool.
+SpoolRef = tuple[Segment, int]
+
+
+class Spool:
+    def __init__(self, settings: Settings, *, ledger: Ledger, log: Log) -> None:
+        assert settings.spool_dir is not None
+        self.directory = os.path.abspath(settings.spool_dir)
+        self.max_bytes = settings.spool_max_bytes
+        self.fsync = settings.spool_fsync
+        self.segment_bytes = min(4 << 20, max(64 << 10, self.max_bytes // 8))
+        self.dest = fmt.destination(
+            settings.protocol, settings.api_url, settings.client_id, settings.api_key
+        )
+        self.unspooled = 0
+        self._ledger = ledger
+        self._log = log
+        self._queue: EventQueue | None = None
+        self._init_state()
+
+    def _init_state(self) -> None:
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._segments: list[Segment] = []
+        self._active: Segment | None = None
+        self._bytes = 0
+        self._broken_until = 0.0
+        self._warned = False
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+
+    # -- writing (caller threads) ------------------------------------------
+    def append(self, body: str, event_id: str, caller_id: bool) -> SpoolRef | None:
+        """Write one event ahead: its reference, or ``None`` when the spool cannot be
+        written (the event then lives in memory only). Raises ``SpoolFull``."""
+        with self._lock:
+            if self._closed:
+                return None
+            segment = self._active
+            if segment is None or segment.size >= self.segment_bytes:
+                segment = self._new_segment()
+                if segment is None:
+                    self.unspooled += 1
+                    return None
+            index = segment.count
+            line = fmt.event_line(index, caller_id, body)
+            if self._bytes + len(line) > self.max_bytes:
+                message = f"spool full ({self.max_bytes} bytes in {self.directory})"
+                raise SpoolFull(Failure(SPOOL_FULL, message))
+            try:
+                os.write(segment.fd, line)
+                if self.fsync == "always":
+                    os.fsync(segment.fd)
+            except OSError as exc:
+                self._broken(exc)
+                self._retire(segment)
+                self.unspooled += 1
+                return None
+            segment.count += 1
+            segment.size += len(line)
+            self._bytes += len(line)
+            segment.mark(segment.present, index)
+            segment.unacked += 1
+            segment.in_memory.add(index)
+            segment.dirty = True
+        self._ensure_thread()
+        return segment, index
+
+    def _new_segment(self) -> Segment | None:
+        """Under the lock: open the next segment; ``None`` while the directory is unwritable."""
+        now = time.monotonic()
+        if now < self._broken_until:
+            return None
+        if self._active is not None:
+            self._retire(self._active)
+        try:
+            os.makedirs(self.directory, exist_ok=True)
+            path, fd = fmt.create(self.directory, self.dest)
+            if self.fsync != "never":
+                fmt.sync_directory(self.directory)
+        except OSError as exc:
+            self._broken(exc)
+            return None
+        if self._warned and self._broken_until:
+            self._log.warning("Databuddy spool %s is writable again", self.directory)
+        self._broken_until = 0.0
+        segment = Segment(path, fd, size=os.fstat(fd).st_size)
+        segment.active = True
+        self._segments.append(segment)
+        self._active = segment
+        self._bytes += segment.size
+        return segment
+
+    def _broken(self, exc: OSError) -> None:
+        self._broken_until = time.monotonic() + RETRY_BROKEN
+        if not self._warned:
+            self._warned = True
+            self._log.warning(
+                "Databuddy cannot write its spool in %s (%s); events are kept in memory only "
+                "until it can",
+                self.directory,
+                exc,
+            )
+
+    def _retire(self, segment: Segment) -> None:
+        """Under the lock: stop appending to ``segment``; delete it if nothing waits in it."""
+        segment.active = False
+        if self._active is segment:
+            self._active = None
+        if segment.unacked == 0:
+            self._remove(segment)
+
+    def _remove(self, segment: Segment) -> None:
+        with contextlib.suppress(OSError):
+            os.unlink(segment.path)
+        self._forget(segment)
+
+    def _forget(self, segment: Segment) -> None:
+        with contextlib.suppress(OSError):
+            os.close(segment.fd)  # releases the lock
+        if segment in self._segments:
+            self._segments.remove(segment)
+            self._bytes -= segment.size
+
+    # -- settling (sender threads) -----------------------------------------
+    def ack(self, refs: list[SpoolRef]) -> None:
+        """These events are settled: never send them again."""
+        if not refs:
+            return
+        with self._lock:
+            for segment, indices in _by_segment(refs).items():
+                fresh = [i for i in indices if segment.mark(segment.acked, i)]
+                segment.in_memory.difference_update(indices)
+                if not fresh or segment not in self._segments:
+                    continue
+                segment.unacked -= len(fresh)
+                if segment.unacked == 0 and not segment.active:
+                    self._remove(segment)
+                    continue
+                line = fmt.ack_line(fresh)
+                try:
+                    os.write(segment.fd, line)
+                except OSError:
+                    continue  # at worst these events are sent again after a crash
+                segment.size += len(line)
+                self._bytes += len(line)
+                segment.dirty = True
+
+    def defer(self, refs: list[SpoolRef]) -> None:
+        """These events leave memory unsettled: they wait on disk for a later attempt."""
+        with self._lock:
+            for segment, index in refs:
+                segment.in_memory.discard(index)
+        self._wake.set()
+
+    @property
+    def waiting(self) -> int:
+        """Events waiting on disk only."""
+        with self._lock:
+            return sum(s.waiting for s in self._segments)
+
+    # -- taking events back ------------------------------------------------
+    def feed(self, queue: EventQueue, *, limit: int) -> int:
+        """Offer up to ``limit`` waiting events to ``queue``; how many it took."""
+        with self._lock:
+            targets = [(s, s.size) for s in sorted(self._segments, key=lambda s: s.path)]
+        candidates: list[tuple[Segment, fmt.Record]] = []
+        for segment, size in targets:
+            if len(candidates) >= limit:
+                break
+            if segment.waiting <= 0:
+                continue
+            # Read outside the lock: callers append meanwhile, and must not wait for it.
+            data = fmt.read(segment.path, size)
+            if data is None:
+                continue
+            events = [r for r in fmt.records(data) if r.kind == "e"]
+            with self._lock:
+                if segment not in self._segments:
+                    continue
+                for record in events:
+                    i = record.index
+                    if segment.has(segment.acked, i) or i in segment.in_memory:
+                        continue
+                    segment.in_memory.add(i)
+                    candidates.append((segment, record))
+                    if len(candidates) >= limit:
+                        break
+        taken = 0
+        returned: list[SpoolRef] = []
+        for segment, record in candidates:
+            name, event_id = _identity(record.body)
+            ref = (segment, record.index)
+            if queue.offer_spooled(record.body, name, event_id, record.caller_id, ref):
+                taken += 1
+            else:
+                returned.append(ref)
+        if returned:
+            self.defer(returned)
+        return taken
+
+    # -- the spool thread --------------------------------------------------
+    def start(self, queue: EventQueue) -> None:
+        """Take over what dead processes left, then start the spool thread."""
+        self._queue = queue
+        self._adopt()
+        self._ensure_thread()
+
+    def _ensure_thread(self) -> None:
+        if self._pid != os.getpid():
+            return  # a forked child that has not been told yet (after_fork does it)
+        if self._thread is not None or self._queue is None or self._closed:
+            return
+        with self._lock:
+            if self._thread is not None:
+                return
+            try:
+                self._thread = threading.Thread(
+                    target=self._run, name="databuddy-spool", daemon=True
+                )
+                self._thread.start()
+            except RuntimeError:  # interpreter shutdown
+                self._thread = None
+
+    def _run(self) -> None:
+        mark_worker()
+        queue = self._queue
+        assert queue is not None
+        next_scan = time.monotonic() + RESCAN
+        next_sync = next_probe = 0.0
+        while not self._closed:
+            self._wake.wait(0.25)
+            self._wake.clear()
+            now = time.monotonic()
+            try:
+                if self.fsync == "interval" and now >= next_sync:
+                    next_sync = now + 1.0
+                    self.sync()
+                if now >= next_scan:
+                    next_scan = now + RESCAN
+                    self._adopt()
+                room = queue.room()
+                if room > 0 and self.waiting > 0:
+                    if not queue.server_down():
+                        self.feed(queue, limit=room)
+                    elif now >= next_probe:
+                        next_probe = now + PROBE
+                        self.feed(queue, limit=min(room, 100))
+            except Exception:
+                self._log.exception("Databuddy spool thread failed; retrying")
+
+    def sync(self) -> None:
+        """fsync the segments written since the last call."""
+        with self._lock:
+            dirty = [s for s in self._segments if s.dirty]
+            for segment in dirty:
+                segment.dirty = False
+        for segment in dirty:
+            with contextlib.suppress(OSError):
+                os.fsync(segment.fd)
+
+    # -- taking over -------------------------------------------------------
+    def _adopt(self) -> None:
+        """Take the segments (and half-made files) no live process holds."""
+        try:
+            names = sorted(os.listdir(self.directory))
+        except OSError:
+            return
+        with self._lock:
+            mine = {os.path.basename(s.path) for s in self._segments}
+        for name in names:
+            path = os.path.join(self.directory, name)
+            if name.startswith(".") and name.endswith(".tmp"):
+                fd = fmt.try_lock(path)
+                if fd is not None:  # a segment whose creator died before naming it
+                    _unlink(path)
+                    os.close(fd)
+            elif name.endswith(fmt.SUFFIX) and name not in mine:
+                fd = fmt.try_lock(path)
+                if fd is not None:
+                    self._take_over(path, fd)
+
+    def _take_over(self, path: str, fd: int) -> None:
+        size = os.fstat(fd).st_size
+        data = os.pread(fd, size, 0)
+        header = fmt.header_ok(data, self.dest)
+        if header is False:  # another destination's events: left for its client
+            os.close(fd)
+            return
+        if header is None:
+            self._log.warning("Databuddy skipped %s: not a readable spool file", path)
+            self._count_corrupt(1, f"unreadable spool file {os.path.basename(path)}")
+            _rename(path, path + ".corrupt")
+            os.close(fd)
+            return
+        segment = Segment(path, fd, size=size)
+        bad = 0
+        for record in fmt.records(data):
+            if record.kind == "e":
+                if segment.mark(segment.present, record.index):
+                    segment.count = max(segment.count, record.index + 1)
+            elif record.kind == "a":
+                for i in record.acked:
+                    segment.mark(segment.acked, i)
+            elif record.kind == "bad":
+                bad += 1
+        segment.unacked = sum(
+            1
+            for i in range(segment.count)
+            if segment.has(segment.present, i) and not segment.has(segment.acked, i)
+        )
+        if bad:
+            self._log.warning("Databuddy skipped %d damaged record(s) in %s", bad, path)
+            self._count_corrupt(bad, f"damaged record in {os.path.basename(path)}")
+        with self._lock:
+            self._segments.append(segment)
+            self._bytes += segment.size
+            if segment.unacked == 0:
+                self._remove(segment)
+                return
+        self._log.info("Databuddy took over %d undelivered event(s) from %s", segment.unacked, path)
+        self._wake.set()
+
+    def _count_corrupt(self, number: int, message: str) -> None:
+        self._ledger.count(
+            SPOOL_CORRUPT, [Undelivered(None, None, SPOOL_CORRUPT, message)] * number
+        )
+
+    # -- lifecycle -----------------------------------------------------------
+    def close(self) -> None:
+        """Stop the thread and let go of the segments; what still waits stays on disk."""
+        self._closed = True
+        self._wake.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(2.0)
+        if self.fsync != "never":
+            self.sync()
+        with self._lock:
+            for segment in list(self._segments):
+                if segment.unacked == 0:
+                    self._remove(segment)
+                else:
+                    self._forget(segment)
+            self._active = None
+
+    def after_fork(self) -> None:
+        """A forked child lets go of the parent's files and starts segments of its own."""
+        inherited, closed = self._segments, self._closed
+        self._init_state()
+        self._closed = closed
+        for segment in inherited:
+            with contextlib.suppress(OSError):
+                os.close(segment.fd)  # the parent's descriptor keeps its lock
+
+
+def _by_segment(refs: list[SpoolRef]) -> dict[Segment, list[int]]:
+    grouped: dict[Segment, list[int]] = {}
+    for segment, index in refs:
+        grouped.setdefault(segment, []).append(index)
+    return grouped
+
+
+def _identity(body: str) -> tuple[str, str]:
+    """The name and id of a spooled event, read back from its JSON."""
+    try:
+        event = json.loads(body)
+        return str(event.get("name") or ""), str(event.get("eventId") or "")
+    except (ValueError, AttributeError):
+        return "", ""
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+def _rename(source: str, target: str) -> None:
+    with contextlib.suppress(OSError):
+        os.rename(source, target)

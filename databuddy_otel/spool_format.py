@@ -1,0 +1,156 @@
+"""The spool's files: names, locks, and the records inside them.
+
+A segment file is named ``<created-ms>-<pid>-<random>.spool`` and holds ASCII
+lines, each ``<crc32 as 8 hex digits> <payload>``, the CRC covering the payload:
+
+=====================================  ===========================================
+payload                                meaning
+=====================================  ===========================================
+``h databuddy-spool/1 <destination>``  first line: the format and the destination
+                                       (a digest of protocol, URL and credentials)
+``e <index> <0|1> <event JSON>``       an event; ``1`` when the caller chose its id
+``a <index> <index> ...``              those events are settled (never send again)
+=====================================  ===========================================
+
+A file is created under a hidden temporary name, locked (``flock``) and given
+its header before it is renamed into place, so a ``.spool`` file is never seen
+half-made or unlocked while its writer lives. Anything else is normal after a
+crash and is read as far as it goes: a missing or empty file, a last line cut
+short, a damaged line (its CRC fails; counted and skipped), a foreign file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import secrets
+import time
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+SUFFIX = ".spool"
+MAGIC = "databuddy-spool/1"
+
+
+def destination(protocol: str, api_url: str, client_id: str | None, api_key: str | None) -> str:
+    """Who the events are for: replayed only by a client that sends to the same place."""
+    text = "\n".join((protocol, api_url.rstrip("/"), client_id or "", api_key or ""))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
+
+
+def frame(payload: bytes) -> bytes:
+    """One record line for ``payload`` (ASCII, no newline)."""
+    return b"%08x %s\n" % (zlib.crc32(payload), payload)
+
+
+def event_line(index: int, caller_id: bool, body: str) -> bytes:
+    return frame(b"e %d %d %s" % (index, caller_id, body.encode("ascii")))
+
+
+def ack_line(indices: list[int]) -> bytes:
+    return frame(b"a " + b" ".join(b"%d" % i for i in indices))
+
+
+@dataclass(frozen=True)
+class Record:
+    """A readable line: an event (``index``, ``caller_id``, ``body``) or acknowledgements."""
+
+    kind: str
+    index: int = -1
+    caller_id: bool = False
+    body: str = ""
+    acked: tuple[int, ...] = ()
+
+
+BAD = Record("bad")
+
+
+def parse(line: bytes) -> Record:
+    """Read one line (without its newline); :data:`BAD` when it is damaged or foreign."""
+    crc, _, payload = line.partition(b" ")
+    try:
+        if len(crc) != 8 or int(crc, 16) != zlib.crc32(payload):
+            return BAD
+        kind = payload[:2]
+        if kind == b"e ":
+            index, caller, body = payload[2:].split(b" ", 2)
+            return Record("e", int(index), caller == b"1", body.decode("ascii"))
+        if kind == b"a ":
+            return Record("a", acked=tuple(int(i) for i in payload[2:].split()))
+        if kind == b"h ":
+            return Record("h", body=payload[2:].decode("ascii"))
+    except (ValueError, UnicodeDecodeError):
+        pass
+    return BAD
+
+
+def records(data: bytes) -> Iterator[Record]:
+    """Every line of a segment's contents, damaged ones as :data:`BAD`."""
+    lines = data.split(b"\n")
+    last = lines.pop()  # empty when the file ends with a newline
+    for line in lines:
+        yield parse(line)
+    if last:
+        yield BAD  # the last record was cut short
+
+
+def header_ok(data: bytes, dest: str) -> bool | None:
+    """``True`` for our format and destination, ``False`` for another destination,
+    ``None`` when the contents are not a readable spool file at all."""
+    record = parse(data.split(b"\n", 1)[0])
+    if record.kind != "h" or not record.body.startswith(MAGIC + " "):
+        return None
+    return record.body == f"{MAGIC} {dest}"
+
+
+def create(directory: str, dest: str) -> tuple[str, int]:
+    """A new segment, locked by this process and headed: its path and descriptor."""
+    name = f"{int(time.time() * 1000):013d}-{os.getpid()}-{secrets.token_hex(4)}"
+    temporary = os.path.join(directory, f".{name}.tmp")
+    path = os.path.join(directory, name + SUFFIX)
+    fd = os.open(temporary, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.write(fd, frame(f"h {MAGIC} {dest}".encode("ascii")))
+        os.rename(temporary, path)
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    return path, fd
+
+
+def read(path: str, size: int | None = None) -> bytes | None:
+    """A segment's contents (its first ``size`` bytes); ``None`` once it is gone."""
+    try:
+        with open(path, "rb") as file:
+            return file.read() if size is None else file.read(size)
+    except OSError:
+        return None
+
+
+def try_lock(path: str) -> int | None:
+    """Open and lock a file another process may own; ``None`` when it is owned or gone."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_APPEND)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def sync_directory(directory: str) -> None:
+    """Make a new or removed name in ``directory`` survive a power loss."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,87 @@
+"""What the SDK knows about the thread it runs on, and what that thread may do.
+
+Three roles matter:
+
+* **sending** (:func:`sending`): the thread is sending events. OpenTelemetry
+  instrumentation is suppressed (our own HTTP request makes no span), and log
+  records emitted meanwhile (ours, urllib3's) are never turned back into events
+  by the logging front doors (:func:`is_sending`). It nests.
+* **a worker of the SDK** (:func:`worker`): the queue's worker and sender threads,
+  and every callback they run (``on_undelivered``). Such a thread is the one
+  that makes room in the queue, so it must never wait for room.
+* **running an event loop** (:func:`in_event_loop`): waiting would stall every task
+  of the loop.
+
+:func:`may_wait` is the rule the queue applies before a caller waits for room.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import threading
+from collections.abc import Iterator
+
+from opentelemetry import context as otel_context
+
+_state = threading.local()
+
+
+def is_sending() -> bool:
+    """True on a thread that is sending events right now."""
+    return getattr(_state, "sending", 0) > 0
+
+
+@contextlib.contextmanager
+def sending() -> Iterator[None]:
+    """Mark this thread as sending, with instrumentation suppressed, for a ``with`` block."""
+    _state.sending = getattr(_state, "sending", 0) + 1
+    try:
+        with suppressed():
+            yield
+    finally:
+        _state.sending -= 1
+
+
+#: The context key OpenTelemetry instrumentations check to stay silent (the
+#: public name; ``opentelemetry-instrumentation``'s ``is_instrumentation_enabled``
+#: honours it). Set directly rather than through that package, which would be
+#: imported on a background thread at the first send.
+SUPPRESS_KEY = "suppress_instrumentation"
+
+
+@contextlib.contextmanager
+def suppressed() -> Iterator[None]:
+    """Suppress instrumentation (our own HTTP request makes no span) for a ``with`` block."""
+    token = otel_context.attach(otel_context.set_value(SUPPRESS_KEY, True))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
+
+
+def mark_worker() -> None:
+    """Declare the current thread one of the SDK's workers, for the rest of its life."""
+    _state.worker = True
+
+
+def is_worker() -> bool:
+    """True on one of the SDK's worker or sender threads."""
+    return getattr(_state, "worker", False)
+
+
+def in_event_loop() -> bool:
+    """True on a thread that is running an asyncio event loop."""
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None:  # not imported: no loop can be running
+        return False
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def may_wait() -> bool:
+    """Whether this thread may wait for room in a full queue."""
+    return not is_worker() and not in_event_loop()
