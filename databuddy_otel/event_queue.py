@@ -401,6 +401,7 @@ class EventQueue:
         with self._lock:
             self._closed = True
             self._room.notify_all()
+        lost_before = self._ledger.undelivered[SHUTDOWN]
         collector = self._ledger.collect()
         try:
             self._processor.force_flush()
@@ -421,9 +422,12 @@ class EventQueue:
                 self._spool.close()
             exit_hooks.unregister(self)
         summary = BatchEventResponse.of(list(collector))
-        if not left:
+        lost = self._ledger.undelivered[SHUTDOWN] - lost_before
+        if lost:
+            self._log.warning("Databuddy shut down with %d event(s) undelivered", lost)
+        if summary.success and not lost:
             return summary
-        error = f"shut down with {len(left)} event(s) undelivered"
+        error = f"shut down with {lost} event(s) undelivered" if lost else summary.error
         return BatchEventResponse(False, summary.processed, summary.results, error)
 
     def _report_left(self, left: list[Item]) -> None:

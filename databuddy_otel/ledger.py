@@ -48,6 +48,7 @@ class Ledger:
         self._delivered_ids: dict[str, None] = {}
         self._inflight_ids: set[str] = set()
         self._collectors: list[list[EventResponse]] = []
+        self._reporting = threading.local()
 
     def reset_after_fork(self) -> None:
         """A forked child keeps the counters but none of the parent's events in flight."""
@@ -121,14 +122,21 @@ class Ledger:
             self.report(lost)
 
     def report(self, lost: list[Undelivered]) -> None:
-        """Hand undelivered events to the callback; a failing callback is logged."""
+        """Hand undelivered events to the callback; a failing callback is logged.
+
+        Events lost by a ``track()`` inside the callback itself are counted but
+        not reported again, so a callback cannot recurse into itself.
+        """
         callback = self.on_undelivered
-        if callback is None:
+        if callback is None or getattr(self._reporting, "active", False):
             return
+        self._reporting.active = True
         try:
             callback(lost)
         except Exception:
             self._log.exception("Databuddy on_undelivered callback failed")
+        finally:
+            self._reporting.active = False
 
     def count(self, reason: str, lost: Iterable[Undelivered] = (), *, number: int = 0) -> None:
         """Count events that will not be delivered (``number`` of them, or ``lost``)."""

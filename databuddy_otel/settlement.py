@@ -96,5 +96,4 @@ class Settlement:
                 if item[3]:
                     self.ledger.unclaim(item[2])
             self.ledger.count(SHUTDOWN, [Undelivered(i[2], i[1], SHUTDOWN, message) for i in lost])
-            self._log.warning("Databuddy shut down with %d event(s) undelivered", len(lost))
         return len(lost)

@@ -1,0 +1,171 @@
+"""The event queue's own promises: rollback, who may wait, what shutdown reports, the pin."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+from databuddy_otel import Undelivered
+from databuddy_otel.devserver import DevServer
+from databuddy_otel.event_queue import EventQueue
+from tests.conftest import MakeClient
+
+
+def _queue(client: Any) -> EventQueue:
+    queue = client._queue
+    assert isinstance(queue, EventQueue)
+    return queue
+
+
+def test_installed_sdk_has_the_batch_machinery_the_queue_uses(make_client: MakeClient) -> None:
+    """The pinned opentelemetry-sdk exposes the shared batch processor the queue emits into."""
+    queue = _queue(make_client())
+    machinery = queue._processor._batch_processor  # type: ignore[attr-defined]
+    assert queue._emit == machinery.emit
+
+
+def test_a_failed_enqueue_gives_back_its_room_and_its_id(
+    server: DevServer, make_client: MakeClient
+) -> None:
+    """Ten enqueues that fail leave no room taken, free their ids and are counted."""
+    lost: list[Undelivered] = []
+    client = make_client(max_queue_size=10, on_undelivered=lost.extend)
+    queue = _queue(client)
+    real_emit = queue._emit
+
+    def broken(item: Any) -> None:
+        raise RuntimeError("queue refused")
+
+    queue._emit = broken
+    responses = [client.track(name="e", event_id=f"id-{i}") for i in range(10)]
+    assert all(not r.success and "queue refused" in (r.error or "") for r in responses)
+    assert client.stats().queued == 0
+    assert client.stats().undelivered == {"export_error": 10}
+    assert sorted(u.event_id or "" for u in lost) == sorted(f"id-{i}" for i in range(10))
+    queue._emit = real_emit
+    start = time.monotonic()
+    again = client.track(name="e", event_id="id-0")  # the id is free again, and room too
+    assert again.success and time.monotonic() - start < 0.5
+    assert client.flush(timeout=5).success
+    assert [e["eventId"] for e in server.events()] == ["id-0"]
+
+
+def test_on_undelivered_that_tracks_into_a_full_queue_never_stalls(
+    server: DevServer, make_client: MakeClient
+) -> None:
+    """A callback on the sending thread that tracks is refused at once, not made to wait."""
+    seen: list[float] = []
+
+    def callback(lost: list[Undelivered]) -> None:
+        start = time.monotonic()
+        for _ in range(5):
+            client.track(name="from_callback")
+        seen.append(time.monotonic() - start)
+
+    client = make_client(batch_size=2, max_queue_size=2, on_undelivered=callback, timeout=2.0)
+    server.fail_next(1, status=400)
+    server.delay_next(3, seconds=0.3)  # keeps the queue full while the callback runs
+    for _ in range(6):
+        client.track(name="e")
+    assert client.flush(timeout=10) is not None
+    assert seen and max(seen) < 0.5
+
+
+def test_event_loop_thread_without_batching_goes_through_admission(
+    server: DevServer, make_client: MakeClient
+) -> None:
+    """enable_batching=False on an event loop: bounded by max_queue_size, refusals at once."""
+    client = make_client(enable_batching=False, batch_size=5, max_queue_size=5, timeout=1.0)
+    server.set_outage(0)
+
+    async def burst() -> tuple[list[bool], float, int]:
+        start = time.monotonic()
+        ok = [client.track(name="from_loop").success for _ in range(20)]
+        return ok, time.monotonic() - start, client.stats().queued
+
+    ok, elapsed, queued = asyncio.run(burst())
+    assert elapsed < 0.5
+    assert 1 <= queued <= 5 and sum(ok) <= 5 + 1
+    assert client.stats().undelivered.get("queue_full", 0) >= 14
+    server.set_outage(None)
+    assert client.flush(timeout=10).success
+    assert len(server.events()) == sum(ok)
+
+
+def test_abatch_does_not_block_the_event_loop(server: DevServer, make_client: MakeClient) -> None:
+    """await client.abatch() sends while other tasks of the loop keep running."""
+    client = make_client()
+    server.delay_next(1, seconds=0.3)
+
+    async def main() -> tuple[bool, int]:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0.01)
+
+        task = asyncio.ensure_future(ticker())
+        result = await client.abatch([{"name": "a"}, {"name": "b"}])
+        task.cancel()
+        return result.success, ticks
+
+    success, ticks = asyncio.run(main())
+    assert success and ticks >= 10
+    assert sorted(e["name"] for e in server.events()) == ["a", "b"]
+
+
+def test_events_left_at_shutdown_are_reported_with_their_ids(
+    server: DevServer, make_client: MakeClient, caplog: Any
+) -> None:
+    """What a shutdown cannot deliver reaches on_undelivered id by id, with one warning."""
+    lost: list[Undelivered] = []
+    client = make_client(on_undelivered=lost.extend, batch_timeout=60_000, timeout=0.5)
+    server.set_outage(0)
+    ids = {client.track(name="stranded").event_id for _ in range(25)}
+    with caplog.at_level("WARNING", logger="databuddy"):
+        result = client.shutdown(timeout=0.3)
+    assert not result.success
+    assert {u.event_id for u in lost} == ids
+    assert {u.reason for u in lost} == {"shutdown"}
+    assert client.stats().undelivered == {"shutdown": 25}
+    assert "25 event(s) undelivered" in caplog.text
+
+
+def test_flush_from_a_sending_thread_returns_at_once(
+    server: DevServer, make_client: MakeClient
+) -> None:
+    """flush() inside on_undelivered (the sending thread) cannot wait for itself: it says so."""
+    answers: list[Any] = []
+
+    def callback(lost: list[Undelivered]) -> None:
+        answers.append(client.flush(timeout=30))
+
+    client = make_client(on_undelivered=callback)
+    server.fail_next(1, status=400)
+    client.track(name="refused")
+    start = time.monotonic()
+    client.flush(timeout=10)
+    assert answers and not answers[0].success
+    assert "cannot wait for itself" in answers[0].error
+    assert time.monotonic() - start < 5
+
+
+def test_dropped_client_still_delivers(server: DevServer) -> None:
+    """A client nobody holds any more is flushed and closed in the background."""
+    from databuddy_otel import Databuddy
+
+    def work() -> None:
+        client = Databuddy(client_id="x", api_url=server.url, batch_timeout=60_000)
+        for i in range(25):
+            client.track(name="dropped", properties={"i": i})
+
+    work()
+    server.wait_for_events(25, timeout=10)
+    deadline = time.monotonic() + 5
+    while any(t.name == "databuddy-close" for t in threading.enumerate()):
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
