@@ -23,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal, Union
 from urllib.parse import parse_qs, urlsplit
 
+from databuddy_otel.devserver._limits import MAX_BODY_BYTES, MAX_EVENTS_PER_REQUEST
 from databuddy_otel.devserver._state import IngestState
 from databuddy_otel.devserver._store import StoreClosed
 from databuddy_otel.devserver._validation import (
@@ -32,7 +33,6 @@ from databuddy_otel.devserver._validation import (
     validate_legacy_event,
     validate_track,
 )
-from databuddy_otel.limits import MAX_BODY_BYTES, MAX_EVENTS_PER_REQUEST
 
 logger = logging.getLogger("databuddy.devserver")
 
