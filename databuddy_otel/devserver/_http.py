@@ -27,20 +27,27 @@ from databuddy_otel.devserver._ingest import (
     Reply,
     answer,
     first,
+    refusals_of,
     status_message,
     track_error,
 )
-from databuddy_otel.devserver._state import IngestState
+from databuddy_otel.devserver._refusals import refusal
+from databuddy_otel.devserver._state import Fault, IngestState
 from databuddy_otel.devserver._store import StoreClosed
+from databuddy_otel.devserver._traffic import summary
+from databuddy_otel.devserver._viewer import SNAPSHOT_EVENTS, page, serve_stream
 
 logger = logging.getLogger("databuddy.devserver")
 
-#: Path -> allowed methods. POST on the first three is an ingest request.
+#: Path -> allowed methods. POST on the first three is an ingest request; GET and
+#: HEAD on ``/`` serve the event viewer's page.
 _ROUTES: dict[str, tuple[str, ...]] = {
     "/track": ("POST",),
-    "/": ("POST",),
+    "/": ("GET", "HEAD", "POST"),
     "/batch": ("POST",),
     "/events": ("DELETE", "GET"),
+    "/rejections": ("GET",),
+    "/stream": ("GET",),
     "/health": ("GET",),
 }
 
@@ -140,35 +147,64 @@ class IngestHandler(BaseHTTPRequestHandler):
             self._inspect(path, query)
 
     def _inspect(self, path: str, query: Query) -> None:
-        store = self.server.state.store
+        state = self.server.state
+        if path == "/":
+            data, headers = page()
+            self._send_bytes(200, data, "text/html; charset=utf-8", headers=headers)
+            return
+        if path == "/stream":
+            self._stream()
+            return
         try:
             if path == "/health":
                 payload: Json = {"status": "ok"}
+            elif path == "/rejections":
+                payload = state.refusals.newest_first()
             elif self.command == "GET":
-                payload = store.events(first(query, "name"))
+                payload = state.store.events(first(query, "name"))
             else:
-                payload = {"status": "success", "deleted": store.clear()}
+                payload = {"status": "success", "deleted": state.clear()}
         except StoreClosed:
             self._send(503, track_error(503, "Server is stopping"), close=True)
             return
         self._send(200, payload)
 
+    def _stream(self) -> None:
+        """Answer ``GET /stream`` with the viewer's event stream, until it ends."""
+        try:
+            subscription, snapshot = self.server.state.open_viewer(latest=SNAPSHOT_EVENTS)
+        except StoreClosed:
+            self._send(503, track_error(503, "Server is stopping"), close=True)
+            return
+        try:
+            self.close_connection = True  # the stream ends with the connection
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("X-Accel-Buffering", "no")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            serve_stream(subscription, snapshot, self.connection, self.wfile)
+        finally:
+            subscription.close()
+
     def _ingest(self, path: str, query: Query) -> None:
         state = self.server.state
         request_id, fault = state.begin_ingest()
+        received_at = int(time.time() * 1000)
         body = read_body(self.rfile, self.headers)
+        request = IngestRequest(path, query, self.headers, body, request_id, received_at)
         if fault is not None and fault.kind == "drop" and not fault.after_processing:
+            self._injected(request, fault, None, "Connection closed without an answer")
             self.close_connection = True
             return
         if fault is not None and fault.kind == "fail":
+            self._injected(request, fault, fault.status, status_message(fault.status))
             headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
             payload = track_error(fault.status, status_message(fault.status))
             self._send(fault.status, payload, close=body.data is None, headers=headers)
             self._discard(body.unread, timeout=1.0)
             return
-        request = IngestRequest(
-            path, query, self.headers, body, request_id, received_at=int(time.time() * 1000)
-        )
         try:
             reply = answer(state, request)
         except StoreClosed:
@@ -176,15 +212,53 @@ class IngestHandler(BaseHTTPRequestHandler):
         except Exception:
             logger.exception("the dev server failed to process request %d", request_id)
             reply = Reply(500, track_error(500, "Internal server error"), close=True)
+        refusals = refusals_of(request, reply)
+        for refused in refusals:
+            state.refuse(refused)
+        dropped = fault is not None and fault.kind == "drop"
+        if fault is not None and dropped:
+            message = f"Connection closed without an answer, after storing {reply.stored} event(s)"
+            state.refuse(_injected_refusal(request, fault, None, message))
+        state.note_request(
+            summary(
+                request_id=request_id,
+                received_at=received_at,
+                path=path,
+                status=None if dropped else reply.status,
+                stored=reply.stored,
+                accepted=reply.accepted,
+                names=reply.names,
+                refusals=refusals,
+                fault=fault,
+            )
+        )
         if fault is not None:
             if reply.stored:
                 state.mark_faulted(request_id)
-            if fault.kind == "drop":
+            if dropped:
                 self.close_connection = True
                 return
             state.stopping.wait(fault.seconds)
         self._send(reply.status, reply.payload, close=reply.close or body.data is None)
         self._discard(body.unread, timeout=1.0)
+
+    def _injected(
+        self, request: IngestRequest, fault: Fault, status: int | None, message: str
+    ) -> None:
+        """Keep and log a refusal staged on purpose (nothing was processed)."""
+        refused = _injected_refusal(request, fault, status, message)
+        state = self.server.state
+        state.refuse(refused)
+        state.note_request(
+            summary(
+                request_id=request.request_id,
+                received_at=request.received_at,
+                path=request.path,
+                status=status,
+                refusals=[refused],
+                fault=fault,
+            )
+        )
 
     def _skip_body(self) -> None:
         """Consume a body nobody needs, or give up on keeping the connection."""
@@ -207,8 +281,19 @@ class IngestHandler(BaseHTTPRequestHandler):
         headers: dict[str, str] | None = None,
     ) -> None:
         data = json.dumps(payload, separators=(",", ":")).encode("ascii")
+        self._send_bytes(status, data, "application/json", close=close, headers=headers)
+
+    def _send_bytes(
+        self,
+        status: int,
+        data: bytes,
+        content_type: str,
+        *,
+        close: bool = False,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         for name, value in (headers or {}).items():
             self.send_header(name, value)
@@ -218,3 +303,17 @@ class IngestHandler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(data)
         self.wfile.flush()
+
+
+def _injected_refusal(
+    request: IngestRequest, fault: Fault, status: int | None, message: str
+) -> dict[str, Any]:
+    return refusal(
+        request_id=request.request_id,
+        received_at=request.received_at,
+        path=request.path,
+        status=status,
+        message=message,
+        offending=request.body.data or b"",
+        injected=fault.source,
+    )

@@ -13,6 +13,7 @@ from typing import Any, Union
 
 from databuddy_otel.devserver._body import Body
 from databuddy_otel.devserver._limits import MAX_EVENTS_PER_REQUEST
+from databuddy_otel.devserver._refusals import refusal
 from databuddy_otel.devserver._state import IngestState
 from databuddy_otel.devserver._validation import (
     MalformedJSON,
@@ -78,6 +79,12 @@ class Reply:
     payload: Json
     stored: int = 0
     close: bool = False
+    #: Events answered with success (on the legacy path a duplicate is not stored).
+    accepted: int = 0
+    #: Names of the events stored, in order.
+    names: tuple[str, ...] = ()
+    #: (index, event) of each event a legacy batch refused inside its 200 answer.
+    rejected: tuple[tuple[int, object], ...] = ()
 
 
 def answer(state: IngestState, request: IngestRequest) -> Reply:
@@ -114,11 +121,12 @@ def _track(state: IngestState, request: IngestRequest) -> Reply:
     )
     if errors:
         return Reply(400, track_error(400, "Invalid request body", details=errors))
-    state.store.add(
+    state.store_events(
         events, protocol="track", request_id=request.request_id, received_at=request.received_at
     )
     success = {"status": "success", "type": "custom_event", "count": len(events)}
-    return Reply(200, success, stored=len(events))
+    names = tuple(event.name for event in events)
+    return Reply(200, success, stored=len(events), accepted=len(events), names=names)
 
 
 def _legacy(state: IngestState, request: IngestRequest) -> Reply:
@@ -148,7 +156,8 @@ def _legacy(state: IngestState, request: IngestRequest) -> Reply:
         raw_events = parsed
     results: list[dict[str, Any]] = []
     valid: list[ValidEvent] = []
-    for raw in raw_events:
+    rejected: list[tuple[int, object]] = []
+    for index, raw in enumerate(raw_events):
         event, errors = validate_legacy_event(
             raw,
             now_ms=request.received_at,
@@ -157,20 +166,60 @@ def _legacy(state: IngestState, request: IngestRequest) -> Reply:
         )
         if event is None:
             results.append(legacy_error("Invalid event schema", errors=errors))
+            rejected.append((index, raw))
         else:
             valid.append(event)
             results.append({"status": "success", "type": "custom", "eventId": event.event_id})
-    stored = state.store.add(
+    stored = state.store_events(
         valid,
         protocol="legacy",
         request_id=request.request_id,
         received_at=request.received_at,
         dedup=True,
     )
+    names = tuple(event.name for event, ok in zip(valid, stored) if ok)
     if request.path == "/":
-        return Reply(200, results[0], stored=sum(stored))
+        return Reply(200, results[0], stored=len(names), accepted=len(valid), names=names)
     batch = {"status": "success", "batch": True, "processed": len(results), "results": results}
-    return Reply(200, batch, stored=sum(stored))
+    return Reply(
+        200,
+        batch,
+        stored=len(names),
+        accepted=len(valid),
+        names=names,
+        rejected=tuple(rejected),
+    )
+
+
+def refusals_of(request: IngestRequest, reply: Reply) -> list[dict[str, Any]]:
+    """What ``reply`` refused: the whole request, or events of a legacy batch."""
+    payload = reply.payload if isinstance(reply.payload, dict) else {}
+    if reply.status >= 400 or payload.get("status") == "error":
+        message = str(payload.get("message") or status_message(reply.status))
+        whole = refusal(
+            request_id=request.request_id,
+            received_at=request.received_at,
+            path=request.path,
+            status=reply.status,
+            message=message,
+            errors=payload.get("details") or payload.get("errors") or [],
+            offending=request.body.data or b"",
+        )
+        return [whole]
+    results = payload.get("results") or []
+    return [
+        refusal(
+            request_id=request.request_id,
+            received_at=request.received_at,
+            path=request.path,
+            status=reply.status,
+            message=str(results[index].get("message")),
+            errors=results[index].get("errors") or [],
+            offending=raw,
+            index=index,
+        )
+        for index, raw in reply.rejected
+    ]
 
 
 def first(query: Query, key: str) -> str | None:

@@ -85,7 +85,9 @@ def test_delete_events_clears_the_store(databuddy_server):
     [
         ("GET", "/track", "POST"),
         ("PUT", "/track", "POST"),
-        ("GET", "/", "POST"),
+        ("PUT", "/", "GET, HEAD, POST"),
+        ("POST", "/rejections", "GET"),
+        ("DELETE", "/stream", "GET"),
         ("PATCH", "/batch", "POST"),
         ("POST", "/events", "DELETE, GET"),
         ("PUT", "/events", "DELETE, GET"),
