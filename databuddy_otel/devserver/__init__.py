@@ -24,7 +24,7 @@ from typing import Any, TextIO
 from databuddy_otel.devserver._http import IngestHTTPServer
 from databuddy_otel.devserver._state import Fault, IngestState
 from databuddy_otel.devserver._store import Store
-from databuddy_otel.devserver._traffic import RequestLog
+from databuddy_otel.devserver._traffic import RequestLog, banner
 
 #: How long stop() waits for open viewers and the request log to finish.
 _STOP_GRACE_SECONDS = 2.0
@@ -40,7 +40,8 @@ class DevServer:
     its events). ``client_ids`` / ``api_keys``, when given and non-empty, are the only
     website ids and API keys accepted; otherwise any is. A request with an API key is
     judged by the key alone, as on the live service. With ``request_log`` (a text
-    stream such as ``sys.stdout``) it writes one line per ingest request there.
+    stream such as ``sys.stdout``) it writes ``Databuddy dev server listening on URL
+    (events: URL/)`` there, then one line per ingest request, as the command does.
     """
 
     def __init__(
@@ -103,10 +104,12 @@ class DevServer:
                 daemon=True,
             )
             thread.start()
-            if self._request_log_stream is not None:
-                self._request_log = RequestLog(state.feed, self._request_log_stream)
             host = f"[{self._host}]" if ":" in self._host else self._host
             self._url = f"http://{host}:{server.server_address[1]}"
+            if self._request_log_stream is not None:
+                self._request_log = RequestLog(
+                    state.feed, self._request_log_stream, first_line=banner(self._url)
+                )
             self._state, self._server, self._thread = state, server, thread
             self._phase = "running"
         return self

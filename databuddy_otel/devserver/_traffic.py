@@ -1,7 +1,8 @@
 """The request log: one summary per ingest request on the activity feed, and a
 thread that writes each as one line to a text stream (the terminal of
-``databuddy-devserver``), for example::
+``databuddy-devserver``), after the banner, for example::
 
+    Databuddy dev server listening on http://127.0.0.1:8910 (events: http://127.0.0.1:8910/)
     14:02:07.315  track   POST /track  200  stored 3 events: signup, page_view x2
     14:02:08.020  track   POST /track  400  refused: Invalid request body (name: String must ...)
     14:02:09.101  legacy  POST /batch  503  refused, injected by fail_next: Service Unavailable
@@ -22,6 +23,11 @@ from databuddy_otel.devserver._state import REQUEST_KINDS, Fault
 #: How many refusal reasons one line spells out, and how long each may be.
 _MAX_REASONS = 3
 _MAX_REASON_CHARS = 160
+
+
+def banner(url: str) -> str:
+    """The first line: where the server listens and where its event viewer is."""
+    return f"Databuddy dev server listening on {url} (events: {url}/)"
 
 
 def summary(
@@ -62,7 +68,9 @@ def _reason(refusal: dict[str, Any]) -> str:
 def format_line(message: Message) -> str:
     """One log line for a ``request`` or ``cleared`` message of the feed."""
     if message["kind"] == "cleared":
-        return f"{_clock(message['at'])}  store cleared: {message['deleted']} events deleted"
+        deleted = message["deleted"]
+        plural = "s" if deleted != 1 else ""
+        return f"{_clock(message['at'])}  store cleared: {deleted} event{plural} deleted"
     clock = _clock(message["receivedAt"])
     status = "---" if message["status"] is None else str(message["status"])
     head = f"{clock}  {message['protocol']:<6}  POST {message['path']:<6}  {status}"
@@ -100,16 +108,18 @@ def _outcome(message: Message) -> str:
 
 
 class RequestLog:
-    """Writes one line per ingest request to ``stream`` from a thread of its own.
+    """Writes ``first_line``, then one line per ingest request, to ``stream`` from a
+    thread of its own (so nothing can come before ``first_line``).
 
     It never slows ingest down: when ``stream`` cannot keep up (a full pipe nobody
     reads), the feed drops this subscriber; the log then notes that lines were
     skipped and subscribes again.
     """
 
-    def __init__(self, feed: Feed, stream: TextIO) -> None:
+    def __init__(self, feed: Feed, stream: TextIO, *, first_line: str) -> None:
         self._feed = feed
         self._stream = stream
+        self._first_line = first_line
         self._subscription: Subscription = feed.subscribe(REQUEST_KINDS)
         self._thread = threading.Thread(
             target=self._run, name="databuddy-devserver-log", daemon=True
@@ -118,6 +128,7 @@ class RequestLog:
 
     def _run(self) -> None:
         subscription = self._subscription
+        self._write(self._first_line)
         try:
             while True:
                 for message in subscription.wait(None):
