@@ -20,8 +20,8 @@ from typing import Any
 MAX_KEPT = 300
 #: How much of an offending body a refusal keeps, in characters.
 MAX_BODY_CHARS = 4096
-#: Fields copied from an offending event (when it is one JSON object) so the viewer
-#: can filter refusals like events; each cut to this many characters.
+#: Fields copied from the offending event(s) so the viewer can filter refusals like
+#: events; each cut to this many characters.
 _ID_FIELDS = ("name", "anonymousId", "sessionId")
 _MAX_FIELD_CHARS = 512
 
@@ -64,12 +64,23 @@ def refusal(
         "body": text[:MAX_BODY_CHARS],
         "bodyTruncated": len(text) > MAX_BODY_CHARS,
     }
-    if isinstance(parsed, dict):
-        for field in _ID_FIELDS:
-            value = parsed.get(field)
-            if isinstance(value, str):
-                record[field] = value[:_MAX_FIELD_CHARS]
+    record.update(_id_fields(parsed))
     return record
+
+
+def _id_fields(parsed: object) -> dict[str, str]:
+    """``name``, ``anonymousId``, ``sessionId`` of the offending event(s), when strings.
+
+    For an array of events, the distinct values joined with ``", "``.
+    """
+    events = parsed[:100] if isinstance(parsed, list) else [parsed]
+    found: dict[str, str] = {}
+    for field in _ID_FIELDS:
+        values = [e.get(field) for e in events if isinstance(e, dict)]
+        distinct = list(dict.fromkeys(v for v in values if isinstance(v, str) and v))
+        if distinct:
+            found[field] = ", ".join(distinct)[:_MAX_FIELD_CHARS]
+    return found
 
 
 def _parse(text: str) -> object:

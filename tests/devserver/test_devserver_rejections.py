@@ -203,3 +203,16 @@ def test_inspection_requests_are_not_refusals(databuddy_server):
     requests.get(f"{databuddy_server.url}/nope", timeout=5)
     requests.put(f"{databuddy_server.url}/events", timeout=5)
     assert databuddy_server.rejections() == []
+
+
+def test_a_refused_array_names_its_events(databuddy_server):
+    """For a refused batch, the distinct names and ids of its events are kept for filtering."""
+    body = [
+        {"name": "a", "anonymousId": "anon_1"},
+        {"name": "b", "anonymousId": "anon_1"},
+        {"name": ""},
+    ]
+    track(databuddy_server, body)
+    (refusal,) = databuddy_server.rejections()
+    assert (refusal["name"], refusal["anonymousId"]) == ("a, b", "anon_1")
+    assert "sessionId" not in refusal
