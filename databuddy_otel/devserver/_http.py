@@ -1,9 +1,14 @@
 """HTTP side of the local ingest server: the threading server that can cut its
-connections when stopping, routing, inspection endpoints and fault injection.
+connections when stopping, routing, inspection endpoints, the viewer's page and
+stream, and fault injection.
 
 Every ingest request (``POST /track``, ``POST /``, ``POST /batch``) gets a request id
 and first asks :class:`~databuddy_otel.devserver._state.IngestState` whether a fault
-is armed for it; :mod:`~databuddy_otel.devserver._ingest` answers the rest.
+is armed for it; :mod:`~databuddy_otel.devserver._ingest` answers the rest. Before
+the answer goes out, what it refused is kept (``GET /rejections``) and the request's
+summary is published for the terminal; stored events were published as they were
+stored. An event stream (``GET /stream``) holds its handler thread until the viewer
+or the server goes (:mod:`~databuddy_otel.devserver._viewer`).
 """
 
 from __future__ import annotations
@@ -212,26 +217,8 @@ class IngestHandler(BaseHTTPRequestHandler):
         except Exception:
             logger.exception("the dev server failed to process request %d", request_id)
             reply = Reply(500, track_error(500, "Internal server error"), close=True)
-        refusals = refusals_of(request, reply)
-        for refused in refusals:
-            state.refuse(refused)
         dropped = fault is not None and fault.kind == "drop"
-        if fault is not None and dropped:
-            message = f"Connection closed without an answer, after storing {reply.stored} event(s)"
-            state.refuse(_injected_refusal(request, fault, None, message))
-        state.note_request(
-            summary(
-                request_id=request_id,
-                received_at=received_at,
-                path=path,
-                status=None if dropped else reply.status,
-                stored=reply.stored,
-                accepted=reply.accepted,
-                names=reply.names,
-                refusals=refusals,
-                fault=fault,
-            )
-        )
+        self._record(request, reply, fault, dropped=dropped)
         if fault is not None:
             if reply.stored:
                 state.mark_faulted(request_id)
@@ -242,6 +229,32 @@ class IngestHandler(BaseHTTPRequestHandler):
         self._send(reply.status, reply.payload, close=reply.close or body.data is None)
         self._discard(body.unread, timeout=1.0)
 
+    def _record(
+        self, request: IngestRequest, reply: Reply, fault: Fault | None, *, dropped: bool
+    ) -> None:
+        """Keep what ``reply`` refused and log the request (for the viewer and terminal)."""
+        state = self.server.state
+        refusals = refusals_of(request, reply)
+        for refused in refusals:
+            state.refuse(refused)
+        if fault is not None and dropped:
+            message = f"Connection closed without an answer, after storing {reply.stored} event(s)"
+            state.refuse(_injected_refusal(request, fault, None, message))
+        if state.feed.wants("request"):
+            state.note_request(
+                summary(
+                    request_id=request.request_id,
+                    received_at=request.received_at,
+                    path=request.path,
+                    status=None if dropped else reply.status,
+                    stored=reply.stored,
+                    accepted=reply.accepted,
+                    names=reply.names,
+                    refusals=refusals,
+                    fault=fault,
+                )
+            )
+
     def _injected(
         self, request: IngestRequest, fault: Fault, status: int | None, message: str
     ) -> None:
@@ -249,16 +262,17 @@ class IngestHandler(BaseHTTPRequestHandler):
         refused = _injected_refusal(request, fault, status, message)
         state = self.server.state
         state.refuse(refused)
-        state.note_request(
-            summary(
-                request_id=request.request_id,
-                received_at=request.received_at,
-                path=request.path,
-                status=status,
-                refusals=[refused],
-                fault=fault,
+        if state.feed.wants("request"):
+            state.note_request(
+                summary(
+                    request_id=request.request_id,
+                    received_at=request.received_at,
+                    path=request.path,
+                    status=status,
+                    refusals=[refused],
+                    fault=fault,
+                )
             )
-        )
 
     def _skip_body(self) -> None:
         """Consume a body nobody needs, or give up on keeping the connection."""
