@@ -2,8 +2,9 @@
 
 It speaks both wire generations (``POST /track``; legacy ``POST /`` and
 ``POST /batch``) with the basket server's validation, stores what it accepts in
-SQLite, shows it at ``GET /events``, and can fail, delay or drop requests on
-demand so clients' retry paths can be tested::
+SQLite, shows it at ``GET /events`` and, live, on the page at ``GET /``, keeps the
+last refusals with their reasons (``GET /rejections``), and can fail, delay or drop
+requests on demand so clients' retry paths can be tested::
 
     with DevServer() as server:
         requests.post(f"{server.url}/track", json={"name": "signup"}, params={"website_id": "w"})
@@ -18,11 +19,15 @@ import threading
 import time
 from collections.abc import Iterable
 from types import TracebackType
-from typing import Any
+from typing import Any, TextIO
 
 from databuddy_otel.devserver._http import IngestHTTPServer
 from databuddy_otel.devserver._state import Fault, IngestState
 from databuddy_otel.devserver._store import Store
+from databuddy_otel.devserver._traffic import RequestLog, banner
+
+#: How long stop() waits for open viewers and the request log to finish.
+_STOP_GRACE_SECONDS = 2.0
 
 __all__ = ["DevServer"]
 
@@ -34,7 +39,9 @@ class DevServer:
     server cannot be started again (make a new one on the same ``db`` file to keep
     its events). ``client_ids`` / ``api_keys``, when given and non-empty, are the only
     website ids and API keys accepted; otherwise any is. A request with an API key is
-    judged by the key alone, as on the live service.
+    judged by the key alone, as on the live service. With ``request_log`` (a text
+    stream such as ``sys.stdout``) it writes ``Databuddy dev server listening on URL
+    (events: URL/)`` there, then one line per ingest request, as the command does.
     """
 
     def __init__(
@@ -45,6 +52,7 @@ class DevServer:
         db: str = ":memory:",
         client_ids: Iterable[str] | None = None,
         api_keys: Iterable[str] | None = None,
+        request_log: TextIO | None = None,
     ) -> None:
         if not isinstance(host, str) or not host:
             raise ValueError(f"host must be a non-empty string such as '127.0.0.1', not {host!r}")
@@ -57,6 +65,12 @@ class DevServer:
         self._db = db
         self._client_ids = _string_set("client_ids", client_ids)
         self._api_keys = _string_set("api_keys", api_keys)
+        if request_log is not None and not callable(getattr(request_log, "write", None)):
+            raise TypeError(
+                f"request_log must be a text stream such as sys.stdout, not {request_log!r}"
+            )
+        self._request_log_stream = request_log
+        self._request_log: RequestLog | None = None
         self._lifecycle_lock = threading.Lock()
         self._phase = "new"
         self._state: IngestState | None = None
@@ -92,6 +106,10 @@ class DevServer:
             thread.start()
             host = f"[{self._host}]" if ":" in self._host else self._host
             self._url = f"http://{host}:{server.server_address[1]}"
+            if self._request_log_stream is not None:
+                self._request_log = RequestLog(
+                    state.feed, self._request_log_stream, first_line=banner(self._url)
+                )
             self._state, self._server, self._thread = state, server, thread
             self._phase = "running"
         return self
@@ -104,10 +122,14 @@ class DevServer:
                 return
             assert self._state is not None and self._server is not None and self._thread is not None
             self._state.stopping.set()  # wakes requests sleeping in delay_next()
+            self._state.feed.close()  # wakes viewers' streams and the request log
             self._server.shutdown()
             self._server.server_close()
             self._server.close_connections()
             self._thread.join()
+            if self._request_log is not None:
+                self._request_log.join(_STOP_GRACE_SECONDS)
+            self._state.feed.wait_released(_STOP_GRACE_SECONDS)
             self._state.store.close()
 
     def __enter__(self) -> DevServer:
@@ -149,8 +171,21 @@ class DevServer:
         return self._running().store.events(name)
 
     def clear(self) -> None:
-        """Delete every stored event (and the legacy path's dedup memory)."""
-        self._running().store.clear()
+        """Delete every stored event, the legacy path's dedup memory and the kept
+        refusals, as ``DELETE /events`` and the page's Clear button do."""
+        self._running().clear()
+
+    def rejections(self) -> list[dict[str, Any]]:
+        """The last few hundred refused requests and events, newest first, as
+        ``GET /rejections`` shows them.
+
+        Each is a dict with ``status`` (None when the connection was dropped), the
+        server's ``message`` and ``errors``, the offending ``body`` (cut to 4096
+        characters; ``bodyTruncated`` says so), ``index`` (the event's position in a
+        legacy batch), ``injected`` (the fault control that staged it, or None),
+        ``path``, ``protocol``, ``requestId``, ``receivedAt`` and an increasing ``id``.
+        """
+        return self._started().refusals.newest_first()
 
     @property
     def request_count(self) -> int:
@@ -183,14 +218,20 @@ class DevServer:
         self, n: int = 1, *, status: int = 503, retry_after: float | str | None = None
     ) -> None:
         """Answer the next ``n`` ingest requests with ``status`` and store nothing."""
-        fault = Fault("fail", status=_status(status), retry_after=_retry_after(retry_after))
+        fault = Fault(
+            "fail",
+            status=_status(status),
+            retry_after=_retry_after(retry_after),
+            source="fail_next",
+        )
         self._running().arm(fault, _count(n))
 
     def delay_next(self, n: int = 1, *, seconds: float) -> None:
         """Store the next ``n`` ingest requests' events, then wait ``seconds`` to answer."""
         if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds >= 0:
             raise ValueError(f"seconds must be a number >= 0, not {seconds!r}")
-        self._running().arm(Fault("delay", seconds=float(seconds)), _count(n))
+        fault = Fault("delay", seconds=float(seconds), source="delay_next")
+        self._running().arm(fault, _count(n))
 
     def drop_next(self, n: int = 1, *, after_processing: bool = False) -> None:
         """Close the next ``n`` ingest connections without an answer.
@@ -198,16 +239,17 @@ class DevServer:
         With ``after_processing`` the events are stored first, as when a response is
         lost on the way back.
         """
-        self._running().arm(Fault("drop", after_processing=bool(after_processing)), _count(n))
+        fault = Fault("drop", after_processing=bool(after_processing), source="drop_next")
+        self._running().arm(fault, _count(n))
 
     def set_outage(self, status: int | None) -> None:
         """Answer every ingest request with ``status`` (0: drop it) until ``set_outage(None)``."""
         if status is None:
             fault = None
         elif status == 0 and not isinstance(status, bool):
-            fault = Fault("drop")
+            fault = Fault("drop", source="set_outage")
         else:
-            fault = Fault("fail", status=_status(status))
+            fault = Fault("fail", status=_status(status), source="set_outage")
         self._running().set_outage(fault)
 
     def clear_faults(self) -> None:

@@ -1,7 +1,9 @@
 """``python -m databuddy_otel.devserver`` (also installed as ``databuddy-devserver``).
 
-Prints ``Databuddy dev server listening on http://HOST:PORT`` as its first line and
-serves until SIGINT or SIGTERM, then closes the database and exits 0.
+Prints ``Databuddy dev server listening on http://HOST:PORT (events: http://HOST:PORT/)``
+as its first line (the event viewer's address in parentheses), then one line per ingest
+request unless ``--quiet``, and serves until SIGINT or SIGTERM, then closes the database
+and exits 0.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from types import FrameType
 from typing import Any
 
 from databuddy_otel.devserver import DevServer
+from databuddy_otel.devserver._traffic import banner
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -44,6 +47,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KEY",
         help="accept only this API key on /track (repeatable; default: accept any)",
     )
+    parser.add_argument(
+        "--quiet",
+        action="store_true",
+        help="print only the first line, not one line per ingest request",
+    )
     return parser
 
 
@@ -57,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
             db=args.db,
             client_ids=args.client_id,
             api_keys=args.api_key,
+            request_log=None if args.quiet else sys.stdout,
         )
     except (TypeError, ValueError) as exc:
         print(f"databuddy-devserver: {exc}", file=sys.stderr)
@@ -80,7 +89,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"databuddy-devserver: cannot start on {where}: {exc}", file=sys.stderr)
             return 1
         try:
-            print(f"Databuddy dev server listening on {server.url}", flush=True)
+            # Without --quiet the request log writes the banner, before any request line.
+            if args.quiet:
+                print(banner(server.url), flush=True)
             # A short sleep, not Event.wait(): setting an Event from a signal handler
             # while the main thread waits on it can deadlock on the Event's own lock.
             while not stop_requested.is_set():

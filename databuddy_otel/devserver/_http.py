@@ -1,9 +1,14 @@
-"""HTTP side of the local ingest server: routing, bounded body reading, both wire
-generations' answers, and fault injection (docs/protocol.md for the wire facts).
+"""HTTP side of the local ingest server: the threading server that can cut its
+connections when stopping, routing, inspection endpoints, the viewer's page and
+stream, and fault injection.
 
 Every ingest request (``POST /track``, ``POST /``, ``POST /batch``) gets a request id
 and first asks :class:`~databuddy_otel.devserver._state.IngestState` whether a fault
-is armed for it.
+is armed for it; :mod:`~databuddy_otel.devserver._ingest` answers the rest. Before
+the answer goes out, what it refused is kept (``GET /rejections``) and the request's
+summary is published for the terminal; stored events were published as they were
+stored. An event stream (``GET /stream``) holds its handler thread until the viewer
+or the server goes (:mod:`~databuddy_otel.devserver._viewer`).
 """
 
 from __future__ import annotations
@@ -11,91 +16,45 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import re
 import socket
 import socketserver
 import threading
 import time
-import uuid
-from dataclasses import dataclass
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Literal, Union
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from databuddy_otel.devserver._state import IngestState
-from databuddy_otel.devserver._store import StoreClosed
-from databuddy_otel.devserver._validation import (
-    MalformedJSON,
-    ValidEvent,
-    parse_json,
-    validate_legacy_event,
-    validate_track,
+from databuddy_otel.devserver._body import discard, read_body
+from databuddy_otel.devserver._ingest import (
+    IngestRequest,
+    Json,
+    Query,
+    Reply,
+    answer,
+    first,
+    refusals_of,
+    status_message,
+    track_error,
 )
-from databuddy_otel.limits import MAX_BODY_BYTES, MAX_EVENTS_PER_REQUEST
+from databuddy_otel.devserver._refusals import refusal
+from databuddy_otel.devserver._state import Fault, IngestState
+from databuddy_otel.devserver._store import StoreClosed
+from databuddy_otel.devserver._traffic import summary
+from databuddy_otel.devserver._viewer import SNAPSHOT_EVENTS, page, serve_stream
 
 logger = logging.getLogger("databuddy.devserver")
 
-#: Path -> allowed methods. POST on the first three is an ingest request.
+#: Path -> allowed methods. POST on the first three is an ingest request; GET and
+#: HEAD on ``/`` serve the event viewer's page.
 _ROUTES: dict[str, tuple[str, ...]] = {
     "/track": ("POST",),
-    "/": ("POST",),
+    "/": ("GET", "HEAD", "POST"),
     "/batch": ("POST",),
     "/events": ("DELETE", "GET"),
+    "/rejections": ("GET",),
+    "/stream": ("GET",),
     "/health": ("GET",),
 }
-#: The ``code`` of /track error bodies; other statuses use their HTTPStatus name.
-_CODES = {
-    400: "INVALID_REQUEST",
-    401: "UNAUTHORIZED",
-    403: "FORBIDDEN",
-    404: "NOT_FOUND",
-    413: "PAYLOAD_TOO_LARGE",
-    429: "RATE_LIMITED",
-    500: "INTERNAL_SERVER_ERROR",
-}
-_DIGITS = re.compile(r"[0-9]{1,18}")
-_CHUNK_SIZE = re.compile(rb"[0-9a-fA-F]{1,8}")
-#: After refusing an oversized body, read and discard at most this much of it so the
-#: client gets to read our answer instead of a connection reset.
-_DRAIN_LIMIT = 16 * MAX_BODY_BYTES
-_Json = Union[dict[str, Any], list[Any]]
-_Query = dict[str, list[str]]
-
-
-def track_error(status: int, message: str, **extra: Any) -> dict[str, Any]:
-    """The ``/track`` error body: ``{"success":false,"status":"error",...,"code":...}``."""
-    code = _CODES.get(status)
-    if code is None:
-        try:
-            code = HTTPStatus(status).name
-        except ValueError:
-            code = f"HTTP_{status}"
-    body = {"success": False, "status": "error", "error": message, "message": message}
-    body.update(code=code, **extra)
-    return body
-
-
-def status_message(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return f"HTTP {status}"
-
-
-@dataclass(frozen=True)
-class _Body:
-    data: bytes | None  # None when unusable, see problem
-    problem: Literal["too_large", "bad_framing", None] = None
-    unread: int = 0  # declared body bytes still on the socket
-
-
-@dataclass(frozen=True)
-class _Reply:
-    status: int
-    payload: _Json
-    stored: int = 0
-    close: bool = False
 
 
 class IngestHTTPServer(ThreadingHTTPServer):
@@ -192,213 +151,163 @@ class IngestHandler(BaseHTTPRequestHandler):
         else:
             self._inspect(path, query)
 
-    def _inspect(self, path: str, query: _Query) -> None:
-        store = self.server.state.store
+    def _inspect(self, path: str, query: Query) -> None:
+        state = self.server.state
+        if path == "/":
+            data, headers = page()
+            self._send_bytes(200, data, "text/html; charset=utf-8", headers=headers)
+            return
+        if path == "/stream":
+            self._stream()
+            return
         try:
             if path == "/health":
-                payload: _Json = {"status": "ok"}
+                payload: Json = {"status": "ok"}
+            elif path == "/rejections":
+                payload = state.refusals.newest_first()
             elif self.command == "GET":
-                payload = store.events(_first(query, "name"))
+                payload = state.store.events(first(query, "name"))
             else:
-                payload = {"status": "success", "deleted": store.clear()}
+                payload = {"status": "success", "deleted": state.clear()}
         except StoreClosed:
             self._send(503, track_error(503, "Server is stopping"), close=True)
             return
         self._send(200, payload)
 
-    def _ingest(self, path: str, query: _Query) -> None:
+    def _stream(self) -> None:
+        """Answer ``GET /stream`` with the viewer's event stream, until it ends."""
+        try:
+            subscription, snapshot = self.server.state.open_viewer(latest=SNAPSHOT_EVENTS)
+        except StoreClosed:
+            self._send(503, track_error(503, "Server is stopping"), close=True)
+            return
+        try:
+            self.close_connection = True  # the stream ends with the connection
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("X-Accel-Buffering", "no")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            serve_stream(subscription, snapshot, self.connection, self.wfile)
+        finally:
+            subscription.close()
+
+    def _ingest(self, path: str, query: Query) -> None:
         state = self.server.state
         request_id, fault = state.begin_ingest()
-        body = self._read_body()
+        received_at = int(time.time() * 1000)
+        body = read_body(self.rfile, self.headers)
+        request = IngestRequest(path, query, self.headers, body, request_id, received_at)
         if fault is not None and fault.kind == "drop" and not fault.after_processing:
+            self._injected(request, fault, None, "Connection closed without an answer")
             self.close_connection = True
             return
         if fault is not None and fault.kind == "fail":
+            self._injected(request, fault, fault.status, status_message(fault.status))
             headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
             payload = track_error(fault.status, status_message(fault.status))
             self._send(fault.status, payload, close=body.data is None, headers=headers)
             self._discard(body.unread, timeout=1.0)
             return
         try:
-            reply = self._process(path, query, body, request_id)
+            reply = answer(state, request)
         except StoreClosed:
-            reply = _Reply(503, track_error(503, "Server is stopping"), close=True)
+            reply = Reply(503, track_error(503, "Server is stopping"), close=True)
         except Exception:
             logger.exception("the dev server failed to process request %d", request_id)
-            reply = _Reply(500, track_error(500, "Internal server error"), close=True)
+            reply = Reply(500, track_error(500, "Internal server error"), close=True)
+        dropped = fault is not None and fault.kind == "drop"
+        self._record(request, reply, fault, dropped=dropped)
         if fault is not None:
             if reply.stored:
                 state.mark_faulted(request_id)
-            if fault.kind == "drop":
+            if dropped:
                 self.close_connection = True
                 return
             state.stopping.wait(fault.seconds)
         self._send(reply.status, reply.payload, close=reply.close or body.data is None)
         self._discard(body.unread, timeout=1.0)
 
-    def _process(self, path: str, query: _Query, body: _Body, request_id: int) -> _Reply:
-        now_ms = int(time.time() * 1000)
-        if path == "/track":
-            return self._track(query, body, request_id, now_ms)
-        return self._legacy(path, query, body, request_id, now_ms)
-
-    def _track(self, query: _Query, body: _Body, request_id: int, now_ms: int) -> _Reply:
+    def _record(
+        self, request: IngestRequest, reply: Reply, fault: Fault | None, *, dropped: bool
+    ) -> None:
+        """Keep what ``reply`` refused and log the request (for the viewer and terminal)."""
         state = self.server.state
-        if body.problem == "too_large":
-            return _Reply(413, track_error(413, "Payload too large"))
-        try:
-            if body.data is None:
-                raise MalformedJSON("the body is not framed correctly")
-            parsed = parse_json(body.data)
-        except MalformedJSON as exc:
-            invalid = track_error(400, "Invalid request body", details=[f"Malformed JSON: {exc}"])
-            return _Reply(400, invalid)
-        query_website_id = _first(query, "website_id")
-        api_key = self._api_key()
-        if api_key is not None:
-            if state.api_keys is not None and api_key not in state.api_keys:
-                return _Reply(403, track_error(403, "API key missing track:events scope"))
-        else:
-            website_ids = _track_website_ids(parsed, query_website_id)
-            if website_ids is None:
-                return _Reply(401, track_error(401, "API key or website_id required"))
-            if state.client_ids is not None and not website_ids <= state.client_ids:
-                return _Reply(404, track_error(404, "Website not found"))
-        events, errors = validate_track(parsed, now_ms=now_ms, default_website_id=query_website_id)
-        if errors:
-            return _Reply(400, track_error(400, "Invalid request body", details=errors))
-        state.store.add(events, protocol="track", request_id=request_id, received_at=now_ms)
-        success = {"status": "success", "type": "custom_event", "count": len(events)}
-        return _Reply(200, success, stored=len(events))
-
-    def _legacy(
-        self, path: str, query: _Query, body: _Body, request_id: int, now_ms: int
-    ) -> _Reply:
-        state = self.server.state
-        if body.problem == "too_large":
-            return _Reply(200, _legacy_error("Payload too large"))
-        client_id = _first(query, "client_id") or self.headers.get("databuddy-client-id") or None
-        if client_id is None:
-            return _Reply(200, _legacy_error("Missing client ID"))
-        if state.client_ids is not None and client_id not in state.client_ids:
-            return _Reply(200, _legacy_error("Invalid or inactive client ID"))
-        try:
-            if body.data is None:
-                raise MalformedJSON("the body is not framed correctly")
-            parsed = parse_json(body.data)
-        except MalformedJSON:
-            return _Reply(400, _legacy_error("Invalid JSON"))
-        if path == "/":
-            raw_events = [parsed]
-        elif not isinstance(parsed, list):
-            return _Reply(200, _legacy_error("Batch endpoint expects array of events"))
-        elif len(parsed) > MAX_EVENTS_PER_REQUEST:
-            return _Reply(200, _legacy_error("Batch too large"))
-        else:
-            raw_events = parsed
-        results: list[dict[str, Any]] = []
-        valid: list[ValidEvent] = []
-        for raw in raw_events:
-            event, errors = validate_legacy_event(
-                raw, now_ms=now_ms, client_id=client_id, new_event_id=lambda: str(uuid.uuid4())
+        refusals = refusals_of(request, reply)
+        for refused in refusals:
+            state.refuse(refused)
+        if fault is not None and dropped:
+            message = f"Connection closed without an answer, after storing {reply.stored} event(s)"
+            state.refuse(_injected_refusal(request, fault, None, message))
+        if state.feed.wants("request"):
+            state.note_request(
+                summary(
+                    request_id=request.request_id,
+                    received_at=request.received_at,
+                    path=request.path,
+                    status=None if dropped else reply.status,
+                    stored=reply.stored,
+                    accepted=reply.accepted,
+                    names=reply.names,
+                    refusals=refusals,
+                    fault=fault,
+                )
             )
-            if event is None:
-                results.append(_legacy_error("Invalid event schema", errors=errors))
-            else:
-                valid.append(event)
-                results.append({"status": "success", "type": "custom", "eventId": event.event_id})
-        stored = state.store.add(
-            valid, protocol="legacy", request_id=request_id, received_at=now_ms, dedup=True
-        )
-        if path == "/":
-            return _Reply(200, results[0], stored=sum(stored))
-        batch = {"status": "success", "batch": True, "processed": len(results), "results": results}
-        return _Reply(200, batch, stored=sum(stored))
 
-    def _api_key(self) -> str | None:
-        authorization = self.headers.get("Authorization") or ""
-        scheme, _, key = authorization.strip().partition(" ")
-        if scheme.lower() == "bearer" and key.strip():
-            return key.strip()
-        return (self.headers.get("x-api-key") or "").strip() or None
-
-    def _read_body(self) -> _Body:
-        """Read the request body, never more than MAX_BODY_BYTES + a chunk header."""
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            return self._read_chunked()
-        lengths = {value.strip() for value in self.headers.get_all("Content-Length") or ()}
-        if not lengths:
-            return _Body(b"")
-        length_text = lengths.pop()
-        if lengths or not length_text.isascii() or not length_text.isdigit():
-            return _Body(None, "bad_framing")
-        if not _DIGITS.fullmatch(length_text) or int(length_text) > MAX_BODY_BYTES:
-            return _Body(None, "too_large", unread=min(int(length_text[:18]), _DRAIN_LIMIT))
-        length = int(length_text)
-        data = self.rfile.read(length)
-        return _Body(data) if len(data) == length else _Body(None, "bad_framing")
-
-    def _read_chunked(self) -> _Body:
-        """Read a chunked body; past the limit, keep only discarding (bounded) to the end."""
-        parts: list[bytes] = []
-        total = 0
-        while True:
-            line = self.rfile.readline(1024)
-            size_text = line.split(b";", 1)[0].strip()
-            if not line.endswith(b"\n") or not _CHUNK_SIZE.fullmatch(size_text):
-                return _Body(None, "bad_framing")
-            size = int(size_text, 16)
-            if size == 0:
-                break
-            total += size
-            if total > _DRAIN_LIMIT:
-                return _Body(None, "too_large")
-            if total > MAX_BODY_BYTES:
-                parts.clear()
-                received = self._discard(size)
-            else:
-                chunk = self.rfile.read(size)
-                parts.append(chunk)
-                received = len(chunk)
-            if received != size or self.rfile.readline(3).strip():
-                return _Body(None, "bad_framing")
-        for _ in range(64):  # trailer fields, up to the empty line
-            if self.rfile.readline(8192).strip() == b"":
-                break
-        return _Body(None, "too_large") if total > MAX_BODY_BYTES else _Body(b"".join(parts))
+    def _injected(
+        self, request: IngestRequest, fault: Fault, status: int | None, message: str
+    ) -> None:
+        """Keep and log a refusal staged on purpose (nothing was processed)."""
+        refused = _injected_refusal(request, fault, status, message)
+        state = self.server.state
+        state.refuse(refused)
+        if state.feed.wants("request"):
+            state.note_request(
+                summary(
+                    request_id=request.request_id,
+                    received_at=request.received_at,
+                    path=request.path,
+                    status=status,
+                    refusals=[refused],
+                    fault=fault,
+                )
+            )
 
     def _skip_body(self) -> None:
         """Consume a body nobody needs, or give up on keeping the connection."""
-        body = self._read_body()
-        if body.data is None:
+        if read_body(self.rfile, self.headers).data is None:
             self.close_connection = True
 
-    def _discard(self, n: int, *, timeout: float | None = None) -> int:
+    def _discard(self, n: int, *, timeout: float) -> int:
         """Read and drop up to ``n`` body bytes (so the client can read our answer)."""
-        dropped = 0
-        try:
-            if timeout is not None and n > 0:
+        if n > 0:
+            with contextlib.suppress(OSError):
                 self.connection.settimeout(timeout)
-            while dropped < n:
-                chunk = self.rfile.read(min(n - dropped, 65536))
-                if not chunk:
-                    break
-                dropped += len(chunk)
-        except OSError:
-            pass
-        return dropped
+        return discard(self.rfile, n)
 
     def _send(
         self,
         status: int,
-        payload: _Json,
+        payload: Json,
         *,
         close: bool = False,
         headers: dict[str, str] | None = None,
     ) -> None:
         data = json.dumps(payload, separators=(",", ":")).encode("ascii")
+        self._send_bytes(status, data, "application/json", close=close, headers=headers)
+
+    def _send_bytes(
+        self,
+        status: int,
+        data: bytes,
+        content_type: str,
+        *,
+        close: bool = False,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         for name, value in (headers or {}).items():
             self.send_header(name, value)
@@ -410,25 +319,15 @@ class IngestHandler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
-def _first(query: _Query, key: str) -> str | None:
-    values = query.get(key)
-    return values[0] if values and values[0] else None
-
-
-def _track_website_ids(parsed: object, query_website_id: str | None) -> frozenset[str] | None:
-    """The website ids a keyless ``/track`` request names, or None if an event names none."""
-    events = parsed if isinstance(parsed, list) and parsed else [parsed]
-    ids: set[str] = set()
-    for event in events:
-        website_id = event.get("websiteId") if isinstance(event, dict) else None
-        if isinstance(website_id, str) and website_id:
-            ids.add(website_id)
-        elif query_website_id is not None:
-            ids.add(query_website_id)
-        else:
-            return None
-    return frozenset(ids)
-
-
-def _legacy_error(message: str, **extra: Any) -> dict[str, Any]:
-    return {"status": "error", "message": message, **extra}
+def _injected_refusal(
+    request: IngestRequest, fault: Fault, status: int | None, message: str
+) -> dict[str, Any]:
+    return refusal(
+        request_id=request.request_id,
+        received_at=request.received_at,
+        path=request.path,
+        status=status,
+        message=message,
+        offending=request.body.data or b"",
+        injected=fault.source,
+    )

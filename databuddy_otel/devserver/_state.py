@@ -1,14 +1,28 @@
 """What the ingest server's handler threads share: the store, the credentials, the
-armed faults and the request counter (the fault-injection controls of ``DevServer``)."""
+armed faults, the request counter, the kept refusals and the live activity feed.
+
+Storing events and publishing them happen under one lock, and so do a viewer's
+subscription and its first snapshot, so a viewer sees every event exactly once.
+"""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from databuddy_otel.devserver._store import Store
+from databuddy_otel.devserver._feed import Feed, Message, Subscription
+from databuddy_otel.devserver._refusals import Refusals
+from databuddy_otel.devserver._store import Store, record
+from databuddy_otel.devserver._validation import ValidEvent
+
+#: Message kinds of the activity feed: stored events, a refusal, a cleared store
+#: (what the viewer shows), and one summary per ingest request (the terminal's log).
+VIEWER_KINDS = frozenset({"events", "refusal", "cleared"})
+REQUEST_KINDS = frozenset({"request", "cleared"})
 
 
 @dataclass(frozen=True)
@@ -16,6 +30,9 @@ class Fault:
     """What to do to one ingest request instead of (or on top of) answering it."""
 
     kind: Literal["fail", "delay", "drop"]
+    #: The DevServer control that armed it (``"fail_next"``, ``"set_outage"``, ...),
+    #: as the refusal it causes names it.
+    source: str
     status: int = 503
     retry_after: str | None = None
     seconds: float = 0.0
@@ -38,6 +55,10 @@ class IngestState:
         self._request_count = 0
         self._first_request_id = store.max_request_id() + 1
         self._faulted: set[int] = set()
+        self.feed = Feed()
+        self.refusals = Refusals()
+        # Store-then-publish and subscribe-then-snapshot are each atomic under it.
+        self._publishing = threading.Lock()
 
     def arm(self, fault: Fault, n: int) -> None:
         with self._lock:
@@ -73,3 +94,72 @@ class IngestState:
     def request_count(self) -> int:
         with self._lock:
             return self._request_count
+
+    # -- what the feed and the viewer see ---------------------------------------------
+
+    def store_events(
+        self,
+        events: Sequence[ValidEvent],
+        *,
+        protocol: str,
+        request_id: int,
+        received_at: int,
+        dedup: bool = False,
+    ) -> list[bool]:
+        """Store ``events`` (see :meth:`Store.add`) and show the stored ones to viewers."""
+        with self._publishing:
+            stored = self.store.add(
+                events,
+                protocol=protocol,
+                request_id=request_id,
+                received_at=received_at,
+                dedup=dedup,
+            )
+            if any(stored) and self.feed.wants("events"):
+                kept = [event for event, ok in zip(events, stored) if ok]
+                records = [
+                    record(event, protocol=protocol, request_id=request_id, received_at=received_at)
+                    for event in reversed(kept)
+                ]
+                self.feed.publish({"kind": "events", "events": records})
+        return stored
+
+    def refuse(self, refusal: dict[str, Any]) -> None:
+        """Keep a refusal (see ``_refusals.refusal``) and show it to viewers."""
+        with self._publishing:
+            kept = self.refusals.add(refusal)
+            self.feed.publish({"kind": "refusal", "refusal": kept})
+
+    def note_request(self, summary: Message) -> None:
+        """Publish one ingest request's summary (the terminal's log line)."""
+        self.feed.publish({"kind": "request", **summary})
+
+    def clear(self) -> int:
+        """Delete every stored event and kept refusal; every viewer empties. Returns
+        how many events went."""
+        with self._publishing:
+            deleted = self.store.clear()
+            self.refusals.clear()
+            at = int(time.time() * 1000)
+            self.feed.publish({"kind": "cleared", "deleted": deleted, "at": at})
+        return deleted
+
+    def open_viewer(self, *, latest: int) -> tuple[Subscription, Message]:
+        """Subscribe a viewer; return the subscription and what it shows first.
+
+        The snapshot holds the newest ``latest`` events (newest first), the count of
+        events per name, and the kept refusals. The caller closes the subscription.
+        """
+        with self._publishing:
+            subscription = self.feed.subscribe(VIEWER_KINDS)
+            try:
+                snapshot: Message = {
+                    "kind": "snapshot",
+                    "events": self.store.latest(latest),
+                    "counts": self.store.counts(),
+                    "refusals": self.refusals.newest_first(),
+                }
+            except BaseException:
+                subscription.close()
+                raise
+        return subscription, snapshot

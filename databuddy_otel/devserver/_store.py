@@ -126,24 +126,24 @@ class Store:
             params = (name,)
         with self._lock:
             rows = self._connection().execute(query + " ORDER BY seq", params).fetchall()
-        loads = json.loads
-        return [
-            {
-                "name": row[0],
-                "eventId": row[1],
-                "anonymousId": row[2],
-                "sessionId": row[3],
-                "timestamp": row[4],
-                "properties": loads(row[5]),
-                "websiteId": row[6],
-                "namespace": row[7],
-                "source": row[8],
-                "protocol": row[9],
-                "receivedAt": row[10],
-                "requestId": row[11],
-            }
-            for row in rows
-        ]
+        return [_record(row) for row in rows]
+
+    def latest(self, limit: int) -> list[dict[str, Any]]:
+        """The newest ``limit`` stored events, newest first."""
+        query = f"SELECT {_COLUMNS} FROM events ORDER BY seq DESC LIMIT ?"
+        with self._lock:
+            rows = self._connection().execute(query, (limit,)).fetchall()
+        return [_record(row) for row in rows]
+
+    def counts(self) -> dict[str, int]:
+        """How many events are stored under each name."""
+        with self._lock:
+            rows = (
+                self._connection()
+                .execute("SELECT name, COUNT(*) FROM events GROUP BY name")
+                .fetchall()
+            )
+        return {str(name): int(count) for name, count in rows}
 
     def count(self, name: str | None = None) -> int:
         """How many events are stored (named ``name``, if given)."""
@@ -176,6 +176,30 @@ class Store:
             conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()
+
+
+def record(
+    event: ValidEvent, *, protocol: str, request_id: int, received_at: int
+) -> dict[str, Any]:
+    """``event`` as :meth:`Store.events` returns it once stored."""
+    return _record(_row(event, protocol, request_id, received_at))
+
+
+def _record(row: Sequence[Any]) -> dict[str, Any]:
+    return {
+        "name": row[0],
+        "eventId": row[1],
+        "anonymousId": row[2],
+        "sessionId": row[3],
+        "timestamp": row[4],
+        "properties": json.loads(row[5]),
+        "websiteId": row[6],
+        "namespace": row[7],
+        "source": row[8],
+        "protocol": row[9],
+        "receivedAt": row[10],
+        "requestId": row[11],
+    }
 
 
 def _row(event: ValidEvent, protocol: str, request_id: int, received_at: int) -> tuple[Any, ...]:

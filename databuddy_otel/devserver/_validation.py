@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Callable, Union
 
-from databuddy_otel.limits import (
+from databuddy_otel.devserver._limits import (
     MAX_EVENTS_PER_REQUEST,
     MAX_FUTURE_SKEW_MS,
     MAX_ID_LENGTH,

@@ -17,7 +17,9 @@ import requests
 from databuddy_otel.devserver import DevServer
 from databuddy_otel.devserver.__main__ import main
 
-BANNER = re.compile(r"Databuddy dev server listening on (http://127\.0\.0\.1:(\d+))\n")
+BANNER = re.compile(
+    r"Databuddy dev server listening on (http://127\.0\.0\.1:(\d+)) \(events: \1/\)\n"
+)
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
 
@@ -84,6 +86,34 @@ def test_cli_credential_lists_are_repeatable():
         assert legacy.json()["message"] == "Invalid or inactive client ID"
         proc.terminate()
         assert proc.wait(timeout=15) == 0
+
+
+def test_cli_prints_one_line_per_request():
+    """Each ingest request prints a line: what was stored, or the refusal and its reason."""
+    with devserver_process() as (proc, url):
+        requests.post(
+            f"{url}/track", json={"name": "signup"}, params={"website_id": "w"}, timeout=10
+        )
+        stored = read_line(proc)
+        requests.post(f"{url}/track", json={"name": "n" * 300}, params={"website_id": "w"})
+        refused = read_line(proc)
+        proc.terminate()
+        assert proc.wait(timeout=15) == 0
+    assert stored.rstrip().endswith("track   POST /track  200  stored 1 event: signup")
+    assert "400  refused: Invalid request body (name: String must contain at most 256" in refused
+
+
+def test_cli_quiet_prints_only_the_first_line():
+    """With --quiet the banner is the only output, however many requests come."""
+    with devserver_process("--quiet") as (proc, url):
+        for _ in range(3):
+            requests.post(f"{url}/track", json={"name": "a"}, params={"website_id": "w"})
+        requests.post(f"{url}/track", json={"name": ""}, params={"website_id": "w"})
+        proc.terminate()
+        out, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0
+    assert out == ""  # the banner was read already
+    assert "Traceback" not in err
 
 
 def test_main_returns_1_when_the_port_is_taken(capsys):

@@ -1,0 +1,39 @@
+"""The basket server's limits, as the local ingest server enforces them.
+
+These mirror the basket server's validation schema (docs/protocol.md) and are
+deliberately not shared with the client's ``databuddy_otel.limits``: the dev server
+is the oracle the client is tested against, so a wrong limit in the SDK must not be
+mirrored by the server that tests it. Change a number here only when the basket
+server's schema changes, never to follow the client.
+"""
+
+from __future__ import annotations
+
+#: Longest event name on ``POST /track`` (JavaScript string length).
+MAX_NAME_LENGTH_TRACK = 256
+#: Longest event name on the legacy ``POST /`` and ``POST /batch``.
+MAX_NAME_LENGTH_LEGACY = 128
+#: Longest ``namespace`` and ``source``.
+MAX_NAMESPACE_LENGTH = 64
+MAX_SOURCE_LENGTH = 64
+#: Longest ``anonymousId`` and ``sessionId``.
+MAX_ID_LENGTH = 256
+#: Longest ``websiteId``.
+MAX_WEBSITE_ID_LENGTH = 255
+#: Most top-level keys in ``properties``.
+MAX_PROPERTIES = 50
+#: Longest property key.
+MAX_PROPERTY_KEY_LENGTH = 128
+#: Longest ``JSON.stringify(properties)``, in UTF-16 code units.
+MAX_PROPERTIES_JSON_LENGTH = 32_768
+#: Oldest accepted ``timestamp``: 2000-01-01T00:00:00Z, in milliseconds.
+MIN_TIMESTAMP_MS = 946_684_800_000
+#: How far into the future a ``timestamp`` may lie, in milliseconds.
+MAX_FUTURE_SKEW_MS = 3_600_000
+#: Most events in one request.
+MAX_EVENTS_PER_REQUEST = 100
+#: Largest request body, in bytes.
+MAX_BODY_BYTES = 1_048_576
+#: Session ids the server keeps (others are stored as absent).
+SESSION_ID_PATTERN = r"^[a-zA-Z0-9_-]+$"
+MAX_KEPT_SESSION_ID_LENGTH = 128

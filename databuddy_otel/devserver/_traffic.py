@@ -1,0 +1,153 @@
+"""The request log: one summary per ingest request on the activity feed, and a
+thread that writes each as one line to a text stream (the terminal of
+``databuddy-devserver``), after the banner, for example::
+
+    Databuddy dev server listening on http://127.0.0.1:8910 (events: http://127.0.0.1:8910/)
+    14:02:07.315  track   POST /track  200  stored 3 events: signup, page_view x2
+    14:02:08.020  track   POST /track  400  refused: Invalid request body (name: String must ...)
+    14:02:09.101  legacy  POST /batch  503  refused, injected by fail_next: Service Unavailable
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from databuddy_otel.devserver._feed import Feed, Message, Subscription
+from databuddy_otel.devserver._state import REQUEST_KINDS, Fault
+
+#: How many refusal reasons one line spells out, and how long each may be.
+_MAX_REASONS = 3
+_MAX_REASON_CHARS = 160
+
+
+def banner(url: str) -> str:
+    """The first line: where the server listens and where its event viewer is."""
+    return f"Databuddy dev server listening on {url} (events: {url}/)"
+
+
+def summary(
+    *,
+    request_id: int,
+    received_at: int,
+    path: str,
+    status: int | None,
+    stored: int = 0,
+    accepted: int = 0,
+    names: Sequence[str] = (),
+    refusals: Sequence[dict[str, Any]] = (),
+    fault: Fault | None = None,
+) -> Message:
+    """What one ingest request did, as the ``request`` message of the feed carries it."""
+    return {
+        "requestId": request_id,
+        "receivedAt": received_at,
+        "protocol": "track" if path == "/track" else "legacy",
+        "path": path,
+        "status": status,
+        "stored": stored,
+        "accepted": accepted,
+        "names": list(names),
+        "refusals": [_reason(refusal) for refusal in refusals],
+        "fault": None if fault is None else {"kind": fault.kind, "source": fault.source},
+        "delay": fault.seconds if fault is not None and fault.kind == "delay" else None,
+    }
+
+
+def _reason(refusal: dict[str, Any]) -> str:
+    errors = "; ".join(refusal["errors"][:2])
+    where = f"event {refusal['index']}: " if refusal.get("index") is not None else ""
+    reason = f"{where}{refusal['message']}" + (f" ({errors})" if errors else "")
+    return reason if len(reason) <= _MAX_REASON_CHARS else reason[: _MAX_REASON_CHARS - 3] + "..."
+
+
+def format_line(message: Message) -> str:
+    """One log line for a ``request`` or ``cleared`` message of the feed."""
+    if message["kind"] == "cleared":
+        deleted = message["deleted"]
+        plural = "s" if deleted != 1 else ""
+        return f"{_clock(message['at'])}  store cleared: {deleted} event{plural} deleted"
+    clock = _clock(message["receivedAt"])
+    status = "---" if message["status"] is None else str(message["status"])
+    head = f"{clock}  {message['protocol']:<6}  POST {message['path']:<6}  {status}"
+    return f"{head}  {_outcome(message)}"
+
+
+def _clock(millis: int) -> str:
+    seconds, millis = divmod(int(millis), 1000)
+    return f"{time.strftime('%H:%M:%S', time.localtime(seconds))}.{millis:03d}"
+
+
+def _outcome(message: Message) -> str:
+    parts: list[str] = []
+    fault = message["fault"]
+    if message["stored"]:
+        counts: Counter[str] = Counter(message["names"])
+        names = ", ".join(f"{name} x{n}" if n > 1 else name for name, n in counts.items())
+        plural = "s" if message["stored"] != 1 else ""
+        parts.append(f"stored {message['stored']} event{plural}: {names}")
+    duplicates = message["accepted"] - message["stored"]
+    if duplicates > 0:
+        parts.append(f"{duplicates} duplicate eventId{'s' if duplicates != 1 else ''} not stored")
+    reasons = message["refusals"]
+    if reasons:
+        shown = " | ".join(reasons[:_MAX_REASONS])
+        more = f" | and {len(reasons) - _MAX_REASONS} more" if len(reasons) > _MAX_REASONS else ""
+        injected = f", injected by {fault['source']}" if fault and fault["kind"] != "delay" else ""
+        count = f" {len(reasons)}" if len(reasons) > 1 else ""
+        parts.append(f"refused{count}{injected}: {shown}{more}")
+    if fault is not None and fault["kind"] == "drop" and not reasons:
+        parts.append(f"answer dropped, injected by {fault['source']}")
+    if message["delay"] is not None:
+        parts.append(f"answer delayed {message['delay']:g}s by {fault['source']}")
+    return "; ".join(parts) or "nothing stored"
+
+
+class RequestLog:
+    """Writes ``first_line``, then one line per ingest request, to ``stream`` from a
+    thread of its own (so nothing can come before ``first_line``).
+
+    It never slows ingest down: when ``stream`` cannot keep up (a full pipe nobody
+    reads), the feed drops this subscriber; the log then notes that lines were
+    skipped and subscribes again.
+    """
+
+    def __init__(self, feed: Feed, stream: TextIO, *, first_line: str) -> None:
+        self._feed = feed
+        self._stream = stream
+        self._first_line = first_line
+        self._subscription: Subscription = feed.subscribe(REQUEST_KINDS)
+        self._thread = threading.Thread(
+            target=self._run, name="databuddy-devserver-log", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self) -> None:
+        subscription = self._subscription
+        self._write(self._first_line)
+        try:
+            while True:
+                for message in subscription.wait(None):
+                    self._write(format_line(message))
+                if not subscription.ended:
+                    continue
+                if not subscription.overflowed:
+                    return  # the server is stopping and every line is out
+                subscription.close()
+                self._write("... request lines skipped: the terminal was not keeping up")
+                subscription = self._subscription = self._feed.subscribe(REQUEST_KINDS)
+        finally:
+            subscription.close()
+
+    def _write(self, line: str) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self._stream.write(line + "\n")
+            self._stream.flush()
+
+    def join(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for the last lines (after the feed closed)."""
+        self._thread.join(timeout)
