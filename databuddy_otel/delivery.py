@@ -202,7 +202,8 @@ class Delivery:
         if retry_after is not None:
             text += f"; the server asked to retry after {retry_after:g}s"
         text += ")"
-        self._log.warning("Databuddy gave up on %d event(s): %s", len(group), text)
+        # Whoever settles these says whether they are lost or wait in the spool.
+        self._log.info("Databuddy stopped retrying %d event(s): %s", len(group), text)
         return [Failure(RETRIES_EXHAUSTED, text)] * len(group)
 
     def _attempt(self, group: list[str], deadline: float, *, batch: bool) -> tuple[Outcome, bool]:

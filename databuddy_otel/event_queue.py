@@ -84,11 +84,18 @@ class _Drain:
     """What OpenTelemetry's worker exports to: it hands each batch to the senders."""
 
     def __init__(self, senders: Senders[Item]) -> None:
-        self._senders = senders
+        self._senders: Senders[Item] | None = senders
 
     def export(self, batch: Sequence[Item]) -> None:
         # Runs on OpenTelemetry's worker, or on a thread calling flush: never blocks.
-        self._senders.put(batch)
+        senders = self._senders
+        if senders is not None:
+            senders.put(batch)
+
+    def detach(self) -> None:
+        """Let go of the queue: some opentelemetry-sdk releases (1.41) keep every batch
+        processor alive through a metrics callback, and with it whatever it exports to."""
+        self._senders = None
 
     def shutdown(self) -> None:
         pass
@@ -122,8 +129,9 @@ class EventQueue:
             log=log,
         )
         batching = settings.enable_batching
+        self._drain = _Drain(self._senders)
         self._processor = BatchLogRecordProcessor(
-            _Drain(self._senders),  # type: ignore[arg-type]
+            self._drain,  # type: ignore[arg-type]
             schedule_delay_millis=settings.batch_timeout_ms if batching else 1,
             max_export_batch_size=settings.batch_size if batching else 1,
             max_queue_size=settings.max_queue_size,
@@ -207,13 +215,21 @@ class EventQueue:
         with self._lock:
             if self._closed or self._pending >= self._capacity:
                 return False
-            return self._enter(body, name, event_id, caller_id, ref) is None
+            # Epoch -1: every flush waits for events taken back from disk, old as they are.
+            return self._enter(body, name, event_id, caller_id, ref, epoch=-1) is None
 
     def _enter(
-        self, body: str, name: str, event_id: str, caller_id: bool, ref: SpoolRef | None
+        self,
+        body: str,
+        name: str,
+        event_id: str,
+        caller_id: bool,
+        ref: SpoolRef | None,
+        epoch: int | None = None,
     ) -> Failure | None:
         """Under the lock, with room: reserve it and hand the event to the batch queue."""
-        epoch = self._epoch
+        if epoch is None:
+            epoch = self._epoch
         self._pending += 1
         self._open[epoch] = self._open.get(epoch, 0) + 1
         try:
@@ -365,8 +381,12 @@ class EventQueue:
                         self._room.wait(remaining)
                     left = sum(n for e, n in self._open.items() if e <= epoch)
                 spooled = 0 if spool is None else spool.waiting
-                if left or not spooled or not fed or time.monotonic() >= end:
+                remaining = end - time.monotonic()
+                if left or not spooled or remaining <= 0:
                     break
+                if not fed:  # no room was free: wait for some before feeding again
+                    with self._lock:
+                        self._room.wait(min(0.05, remaining))
         finally:
             self._ledger.stop_collecting(collector)
         summary = BatchEventResponse.of(list(collector))
@@ -410,6 +430,7 @@ class EventQueue:
                 self._senders.wait_in_flight(min(self.settings.timeout, 1.0))
             left = self._senders.abandon()
             self._processor.shutdown()  # type: ignore[no-untyped-call]
+            self._drain.detach()
             self._report_left(left)
         except Exception as exc:
             self._log.exception("Databuddy shutdown failed")

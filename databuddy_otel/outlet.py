@@ -26,6 +26,7 @@ from databuddy_otel.ids import uuid4_text
 from databuddy_otel.ledger import Ledger
 from databuddy_otel.models import EXPORT_ERROR, INVALID, Stats, Undelivered
 from databuddy_otel.protocol import Wire
+from databuddy_otel.settlement import warn_retries_exhausted
 from databuddy_otel.transport import RequestsTransport, SharedTransport, Transport, Verify
 
 if TYPE_CHECKING:
@@ -137,6 +138,7 @@ class Outlet:
         try:
             meta = [(p.event_id, p.name, p.caller_id) for p in prepared]
             self.ledger.settle(meta, errors)
+            warn_retries_exhausted(logger, errors)
         except Exception:
             logger.exception("Recording the outcome of %d Databuddy event(s) failed", len(prepared))
 

@@ -33,6 +33,13 @@ SPOOLED_NOTE = " (kept in the spool; it will be sent again)"
 _RETRY_LATER = (RETRIES_EXHAUSTED, SHUTDOWN)
 
 
+def warn_retries_exhausted(log: Log, errors: Sequence[Optional[Failure]]) -> None:
+    """One warning for the events of a chunk lost because retries ran out."""
+    lost = [e for e in errors if e is not None and e.reason == RETRIES_EXHAUSTED]
+    if lost:
+        log.warning("Databuddy could not deliver %d event(s): %s", len(lost), lost[0].message)
+
+
 class Settlement:
     def __init__(self, ledger: Ledger, spool: Spool | None, log: Log) -> None:
         self.ledger = ledger
@@ -60,7 +67,11 @@ class Settlement:
                 spool.ack([item[5] for item in settled if item[5] is not None])
                 if back:
                     spool.defer(back)
+                    self._log.info(
+                        "Databuddy: %d event(s) wait in the spool for another attempt", len(back)
+                    )
             self.ledger.settle([(i[2], i[1], i[3]) for i in settled], final)
+            warn_retries_exhausted(self._log, final)
         except Exception:
             self._log.exception("Databuddy could not record the outcome of %d event(s)", len(items))
         return waits

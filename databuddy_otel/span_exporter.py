@@ -117,3 +117,9 @@ class DatabuddyBaggageProcessor(SpanProcessor):
                     span.set_attribute(key, value)
         except Exception:
             logger.exception("Copying Databuddy baggage onto a span failed")
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        # Nothing is buffered here. Said explicitly: in older opentelemetry-sdk releases
+        # (1.41) the base class answers None, and the provider then skips the processors
+        # registered after this one.
+        return True

@@ -252,8 +252,18 @@ class DevServer:
             fault = Fault("fail", status=_status(status), source="set_outage")
         self._running().set_outage(fault)
 
+    def set_flaky(self, rate: float, *, seed: int | None = None) -> None:
+        """Fail a random ``rate`` of the ingest requests (0 turns it off).
+
+        Each failed request gets one of: 503, 429 with ``Retry-After: 1``, 500, or a
+        connection dropped without an answer. Armed faults and outages come first.
+        """
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
+            raise ValueError(f"rate must be a fraction in 0..1, not {rate!r}")
+        self._running().set_flaky(float(rate), seed)
+
     def clear_faults(self) -> None:
-        """Disarm every pending fault and end an outage."""
+        """Disarm every pending fault, end an outage and stop being flaky."""
         self._running().clear_faults()
 
     def faulted_request_ids(self) -> set[int]:

@@ -7,6 +7,7 @@ subscription and its first snapshot, so a viewer sees every event exactly once.
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections import deque
@@ -39,6 +40,15 @@ class Fault:
     after_processing: bool = False
 
 
+#: What a flaky server answers instead (DevServer.set_flaky): busy, failing, or silent.
+_FLAKY_FAULTS = (
+    Fault("fail", source="set_flaky", status=503),
+    Fault("fail", source="set_flaky", status=429, retry_after="1"),
+    Fault("fail", source="set_flaky", status=500),
+    Fault("drop", source="set_flaky"),
+)
+
+
 class IngestState:
     """What the handler threads share with ``DevServer``: store, credentials, faults."""
 
@@ -52,6 +62,7 @@ class IngestState:
         self._lock = threading.Lock()
         self._armed: deque[Fault] = deque()  # one entry per request to fault
         self._outage: Fault | None = None
+        self._flaky: tuple[float, random.Random] | None = None
         self._request_count = 0
         self._first_request_id = store.max_request_id() + 1
         self._faulted: set[int] = set()
@@ -68,10 +79,15 @@ class IngestState:
         with self._lock:
             self._outage = fault
 
+    def set_flaky(self, rate: float, seed: int | None) -> None:
+        with self._lock:
+            self._flaky = (rate, random.Random(seed)) if rate > 0 else None
+
     def clear_faults(self) -> None:
         with self._lock:
             self._armed.clear()
             self._outage = None
+            self._flaky = None
 
     def begin_ingest(self) -> tuple[int, Fault | None]:
         """Count one ingest request; return its id and the fault that applies to it."""
@@ -80,7 +96,13 @@ class IngestState:
             self._request_count += 1
             if self._outage is not None:
                 return request_id, self._outage
-            return request_id, self._armed.popleft() if self._armed else None
+            if self._armed:
+                return request_id, self._armed.popleft()
+            if self._flaky is not None:
+                rate, rng = self._flaky
+                if rng.random() < rate:
+                    return request_id, rng.choice(_FLAKY_FAULTS)
+            return request_id, None
 
     def mark_faulted(self, request_id: int) -> None:
         with self._lock:
