@@ -156,6 +156,14 @@ class Delivery:
                 results.extend(self._send_chunk(group, end, batch=batch))
         return results
 
+    def send_chunk(
+        self, group: list[str], *, deadline: float | None = None
+    ) -> list[Optional[Failure]]:
+        """Deliver one request's worth (at most 100 events and 1 MiB) as a batch."""
+        end = deadline if deadline is not None else time.monotonic() + self.policy.deadline
+        with sending():
+            return self._send_chunk(group, end, batch=True)
+
     def _send_chunk(
         self, group: list[str], deadline: float, *, batch: bool
     ) -> list[Optional[Failure]]:

@@ -249,31 +249,37 @@ def _props_js_length(ascii_json: str) -> int:
     return js_length(unescaped)
 
 
-def serialize(event: dict[str, Any], *, legacy: bool, now_ms: int | None = None) -> str:
+def serialize(
+    event: dict[str, Any], *, legacy: bool, now_ms: int | None = None, own_id: bool = False
+) -> str:
     """Check ``event`` against the server's schema and return its wire JSON.
 
-    ``event`` must already carry ``eventId`` and ``timestamp``. Raises
-    :class:`InvalidEvent` when the server would refuse it.
+    ``event`` must already carry ``eventId`` and ``timestamp``. ``now_ms`` is the
+    time the caller stamped a timestamp it generated (which needs no check), and
+    ``own_id`` says the id was generated here (a UUID needs no check either).
+    Raises :class:`InvalidEvent` when the server would refuse the event.
     """
     quote = encoding.quote
     name = _check_name(event, legacy)
     _, props_json = _check_properties(event.get("properties"))
     timestamp = event["timestamp"]
-    if type(timestamp) is not int:
-        timestamp = to_millis(timestamp)
-    if timestamp < MIN_TIMESTAMP_MS:
-        raise InvalidEvent("timestamp is before 2000-01-01 (milliseconds expected)")
-    if now_ms is None:
-        now_ms = time.time_ns() // 1_000_000
-    if timestamp > now_ms + MAX_FUTURE_SKEW_MS:
-        raise InvalidEvent("timestamp is more than one hour in the future")
-    # The legacy schema keeps ids of up to 512 characters; /track strips eventId
-    # (our deduplication still needs it there).
-    event_id = _check_text(event, "eventId", MAX_EVENT_ID_LENGTH if legacy else 1 << 30)
+    if timestamp is not now_ms:
+        if type(timestamp) is not int:
+            timestamp = to_millis(timestamp)
+        if timestamp < MIN_TIMESTAMP_MS:
+            raise InvalidEvent("timestamp is before 2000-01-01 (milliseconds expected)")
+        if timestamp > (now_ms or time.time_ns() // 1_000_000) + MAX_FUTURE_SKEW_MS:
+            raise InvalidEvent("timestamp is more than one hour in the future")
     text = '{"type":"custom","name":' if legacy else '{"name":'
     text += quote(name)
-    if event_id is not None:
-        text += ',"eventId":' + quote(event_id)
+    if own_id:
+        text += ',"eventId":"' + event["eventId"] + '"'
+    else:
+        # The legacy schema keeps ids of up to 512 characters; /track strips eventId
+        # (our deduplication still needs it there).
+        event_id = _check_text(event, "eventId", MAX_EVENT_ID_LENGTH if legacy else 1 << 30)
+        if event_id is not None:
+            text += ',"eventId":' + quote(event_id)
     text += f',"timestamp":{timestamp},"properties":{props_json}'
     for key, prefix, limit in _LEGACY_FIELDS if legacy else _TRACK_FIELDS:
         if event.get(key) is not None:

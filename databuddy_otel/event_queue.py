@@ -7,12 +7,8 @@ An event's way through it (docs/architecture.md draws the whole picture)::
        ──► Senders (several requests in flight) ──► Delivery (retries)
        ──► settle: the Ledger counts it, the spool forgets it, its room is given back
 
-The queue reuses OpenTelemetry's batch processor machinery for the queue and
-its worker thread (fork safety, scheduling), and this is the only module that
-touches the SDK's internals: the processor's ``_batch_processor`` (its
-``emit`` takes our events as they are, without ``on_emit``'s per-record copy,
-and its worker hands them to our drain in batches). The versions that work
-this way are pinned in pyproject.toml and checked by ``tests/test_event_queue.py``.
+The queue and its worker thread are OpenTelemetry's batch processor machinery
+(:mod:`databuddy_otel.otel_batch`, the only module that touches the SDK's internals).
 
 Room: at most ``max_queue_size`` events are in memory. A caller that finds it
 full waits while the server answers (back-pressure; at most ``timeout`` + 1 s),
@@ -29,8 +25,6 @@ import time
 import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
-
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 
 from databuddy_otel import exit_hooks
 from databuddy_otel.config import Settings
@@ -54,6 +48,7 @@ from databuddy_otel.models import (
     Stats,
     Undelivered,
 )
+from databuddy_otel.otel_batch import BatchQueue
 from databuddy_otel.protocol import Wire
 from databuddy_otel.sdk_log import Log
 from databuddy_otel.senders import Errors, Senders
@@ -78,27 +73,6 @@ CLOSED_MESSAGE = "client is shut down"
 
 def _body(item: Item) -> str:
     return item[0]
-
-
-class _Drain:
-    """What OpenTelemetry's worker exports to: it hands each batch to the senders."""
-
-    def __init__(self, senders: Senders[Item]) -> None:
-        self._senders: Senders[Item] | None = senders
-
-    def export(self, batch: Sequence[Item]) -> None:
-        # Runs on OpenTelemetry's worker, or on a thread calling flush: never blocks.
-        senders = self._senders
-        if senders is not None:
-            senders.put(batch)
-
-    def detach(self) -> None:
-        """Let go of the queue: some opentelemetry-sdk releases (1.41) keep every batch
-        processor alive through a metrics callback, and with it whatever it exports to."""
-        self._senders = None
-
-    def shutdown(self) -> None:
-        pass
 
 
 class EventQueue:
@@ -129,21 +103,13 @@ class EventQueue:
             log=log,
         )
         batching = settings.enable_batching
-        self._drain = _Drain(self._senders)
-        self._processor = BatchLogRecordProcessor(
-            self._drain,  # type: ignore[arg-type]
-            schedule_delay_millis=settings.batch_timeout_ms if batching else 1,
-            max_export_batch_size=settings.batch_size if batching else 1,
-            max_queue_size=settings.max_queue_size,
+        self._batch: BatchQueue[Item] = BatchQueue(
+            self._senders.put,
+            batch_size=settings.batch_size if batching else 1,
+            delay_ms=settings.batch_timeout_ms if batching else 1,
+            max_size=settings.max_queue_size,
         )
-        machinery = getattr(self._processor, "_batch_processor", None)
-        if not callable(getattr(machinery, "emit", None)):
-            self._processor.shutdown()  # type: ignore[no-untyped-call]
-            raise RuntimeError(
-                "this opentelemetry-sdk has no shared batch machinery; "
-                "install a version pyproject.toml allows (opentelemetry-sdk>=1.39)"
-            )
-        self._emit = machinery.emit  # type: ignore[union-attr]
+        self._put = self._batch.put
         self._init_room()
         self._epoch = 0
         self._closed = False
@@ -162,7 +128,8 @@ class EventQueue:
         self._lock = threading.Lock()
         self._room = threading.Condition(self._lock)
         self._pending = 0
-        #: flush epoch -> events of that epoch not yet settled
+        #: unsettled events of the current flush epoch, and of older ones (-1: from the spool)
+        self._current = 0
         self._open: dict[int, int] = {}
 
     def _after_fork(self) -> None:
@@ -205,7 +172,15 @@ class EventQueue:
                 return self._refuse(full.failure, event_id, name)
         with self._lock:
             if not self._closed and self._pending < self._capacity:
-                return self._enter(body, name, event_id, caller_id, ref)
+                self._pending += 1
+                self._current += 1
+                try:
+                    self._put((body, name, event_id, caller_id, self._epoch, ref))
+                except Exception as exc:
+                    return self._not_queued(
+                        exc, (body, name, event_id, caller_id, self._epoch, ref)
+                    )
+                return None
         return self._offer_when_full(body, name, event_id, caller_id, ref)
 
     def offer_spooled(
@@ -230,22 +205,28 @@ class EventQueue:
         """Under the lock, with room: reserve it and hand the event to the batch queue."""
         if epoch is None:
             epoch = self._epoch
+            self._current += 1
+        else:
+            self._open[epoch] = self._open.get(epoch, 0) + 1
         self._pending += 1
-        self._open[epoch] = self._open.get(epoch, 0) + 1
+        item = (body, name, event_id, caller_id, epoch, ref)
         try:
-            self._emit((body, name, event_id, caller_id, epoch, ref))
+            self._put(item)
         except Exception as exc:
-            # Give the room back; the caller is told, and the event counted.
-            self._pending -= 1
-            self._close_epoch(epoch, 1)
-            message = f"could not queue the event: {type(exc).__name__}: {exc}"
-            self._log.exception("Databuddy could not queue an event")
-            failure = Failure(EXPORT_ERROR, message)
-            self._ledger.count(EXPORT_ERROR, [Undelivered(event_id, name, EXPORT_ERROR, message)])
-            if ref is not None and self._spool is not None:
-                self._spool.ack([ref])
-            return failure
+            return self._not_queued(exc, item)
         return None
+
+    def _not_queued(self, exc: Exception, item: Item) -> Failure:
+        """Under the lock: the batch queue refused ``item``; give its room back, count it."""
+        _, name, event_id, _, epoch, ref = item
+        self._pending -= 1
+        self._close_epoch(epoch, 1)
+        message = f"could not queue the event: {type(exc).__name__}: {exc}"
+        self._log.exception("Databuddy could not queue an event")
+        self._ledger.count(EXPORT_ERROR, [Undelivered(event_id, name, EXPORT_ERROR, message)])
+        if ref is not None and self._spool is not None:
+            self._spool.ack([ref])
+        return Failure(EXPORT_ERROR, message)
 
     def _offer_when_full(
         self, body: str, name: str, event_id: str, caller_id: bool, ref: SpoolRef | None
@@ -311,6 +292,14 @@ class EventQueue:
             ]
         return errors
 
+    def _deliver_all(self, items: list[Item], *, single: bool) -> Errors:
+        """Any number of events, in request-sized chunks, on this thread; never raises."""
+        try:
+            return self.delivery.send([item[0] for item in items], single=single)
+        except Exception as exc:
+            self._log.exception("Databuddy could not send %d event(s)", len(items))
+            return [Failure(EXPORT_ERROR, f"send failed: {type(exc).__name__}")] * len(items)
+
     def _settle(self, items: list[Item], errors: Errors) -> None:
         try:
             self._settlement.settle(items, errors)
@@ -334,17 +323,26 @@ class EventQueue:
                 refused[n] = EventResponse(False, event_id, full.failure.message)
                 continue
             items.append((body, name, event_id, caller_id, -1, ref))
-        sent = iter(self._settlement.responses(items, self._deliver(items, None, single=single)))
+        errors = self._deliver_all(items, single=single)
+        sent = iter(self._settlement.responses(items, errors))
         return [refused[n] if n in refused else next(sent) for n in range(len(events))]
 
     def _release(self, items: Sequence[Item]) -> None:
         with self._lock:
             self._pending = max(0, self._pending - len(items))
+            current, same = self._epoch, 0
             for item in items:
-                self._close_epoch(item[4], 1)
+                if item[4] == current:
+                    same += 1
+                else:
+                    self._close_epoch(item[4], 1)
+            self._current -= same
             self._room.notify_all()
 
     def _close_epoch(self, epoch: int, count: int) -> None:
+        if epoch == self._epoch:
+            self._current -= count
+            return
         left = self._open.get(epoch, 0) - count
         if left > 0:
             self._open[epoch] = left
@@ -371,8 +369,11 @@ class EventQueue:
                 fed = 0 if spool is None else spool.feed(self, limit=self.room())
                 with self._lock:
                     epoch = self._epoch
+                    if self._current:
+                        self._open[epoch] = self._current
+                        self._current = 0
                     self._epoch += 1
-                self._processor.force_flush()  # hands every queued event to the senders
+                self._batch.drain_now()  # hands every queued event to the senders
                 with self._lock:
                     while any(e <= epoch for e in self._open):
                         remaining = end - time.monotonic()
@@ -424,13 +425,12 @@ class EventQueue:
         lost_before = self._ledger.undelivered[SHUTDOWN]
         collector = self._ledger.collect()
         try:
-            self._processor.force_flush()
+            self._batch.drain_now()
             if not self._senders.help(end):
                 self.delivery.stop()  # interrupts backoff waits
                 self._senders.wait_in_flight(min(self.settings.timeout, 1.0))
             left = self._senders.abandon()
-            self._processor.shutdown()  # type: ignore[no-untyped-call]
-            self._drain.detach()
+            self._batch.shutdown()
             self._report_left(left)
         except Exception as exc:
             self._log.exception("Databuddy shutdown failed")

@@ -16,7 +16,7 @@ import contextlib
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from typing import Optional
+from typing import Any, Optional
 
 from databuddy_otel.delivery import Failure
 from databuddy_otel.models import EventResponse, Stats, Undelivered
@@ -120,6 +120,21 @@ class Ledger:
                 collector.extend(responses)
         if lost:
             self.report(lost)
+
+    def delivered_all(self, items: Sequence[Sequence[Any]]) -> None:
+        """:meth:`settle` for events that were all delivered: ``item[2]`` is the id and
+        ``item[3]`` whether the caller chose it (the queue's items)."""
+        with self._lock:
+            self.delivered += len(items)
+            for item in items:
+                if item[3]:
+                    self._inflight_ids.discard(item[2])
+                    self._remember(item[2])
+            collectors = list(self._collectors)
+        if collectors:
+            responses = [EventResponse(True, item[2], None) for item in items]
+            for collector in collectors:
+                collector.extend(responses)
 
     def report(self, lost: list[Undelivered]) -> None:
         """Hand undelivered events to the callback; a failing callback is logged.

@@ -49,6 +49,9 @@ class Settlement:
     def settle(self, items: Sequence[Item], errors: Sequence[Optional[Failure]]) -> list[bool]:
         """Record the outcome of each item; ``True`` where it went back to the spool."""
         spool = self.spool
+        if spool is None and not any(errors):  # the common case: all delivered, no spool
+            self.ledger.delivered_all(items)
+            return [False] * len(items)
         settled: list[Item] = []
         final: list[Optional[Failure]] = []
         back: list[SpoolRef] = []

@@ -20,10 +20,10 @@ def _queue(client: Any) -> EventQueue:
 
 
 def test_installed_sdk_has_the_batch_machinery_the_queue_uses(make_client: MakeClient) -> None:
-    """The pinned opentelemetry-sdk exposes the shared batch processor the queue emits into."""
-    queue = _queue(make_client())
-    machinery = queue._processor._batch_processor  # type: ignore[attr-defined]
-    assert queue._emit == machinery.emit
+    """The pinned opentelemetry-sdk has the deque layout the queue appends to directly."""
+    batch = _queue(make_client())._batch
+    assert batch.put == batch._append
+    assert batch._deque is batch._machinery._queue
 
 
 def test_a_failed_enqueue_gives_back_its_room_and_its_id(
@@ -33,18 +33,18 @@ def test_a_failed_enqueue_gives_back_its_room_and_its_id(
     lost: list[Undelivered] = []
     client = make_client(max_queue_size=10, on_undelivered=lost.extend)
     queue = _queue(client)
-    real_emit = queue._emit
+    real_put = queue._put
 
     def broken(item: Any) -> None:
         raise RuntimeError("queue refused")
 
-    queue._emit = broken
+    queue._put = broken
     responses = [client.track(name="e", event_id=f"id-{i}") for i in range(10)]
     assert all(not r.success and "queue refused" in (r.error or "") for r in responses)
     assert client.stats().queued == 0
     assert client.stats().undelivered == {"export_error": 10}
     assert sorted(u.event_id or "" for u in lost) == sorted(f"id-{i}" for i in range(10))
-    queue._emit = real_emit
+    queue._put = real_put
     start = time.monotonic()
     again = client.track(name="e", event_id="id-0")  # the id is free again, and room too
     assert again.success and time.monotonic() - start < 0.5
