@@ -16,7 +16,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from databuddy_otel._version import __version__
 
@@ -87,13 +87,34 @@ class Wire:
         if status == 413:
             return Outcome(SPLIT, _http_message(status, text))
         if not 200 <= status < 300:
-            return Outcome(FAIL, _http_message(status, text))
+            return Outcome(FAIL, _http_message(status, text) + self._hint(status, text))
         payload = _json(text)
         if self.legacy:
             return _legacy_outcome(payload, count, batch=batch)
         if isinstance(payload, dict) and payload.get("status") == "success":
             return Outcome(SUCCESS, errors=[None] * count)
         return Outcome(FAIL, _message(payload) or "Unknown error from server")
+
+    def _hint(self, status: int, text: str) -> str:
+        """The likely cause of a refusal that is the caller's to fix, in parentheses."""
+        detail = _message(_json(text)) or ""
+        path = urlsplit(self.api_url).path.rstrip("/")
+        if status == 404 and path:
+            return (
+                f" (api_url is the base address without a path, such as {DEFAULT_BASE}; "
+                f"this one ends in {path!r})"
+            )
+        if status == 404 and "website" in detail.lower():
+            return " (check client_id or website_id: no such website)"
+        if status == 403:
+            return " (check api_key: it must exist and carry the track:events scope)"
+        if status == 401:
+            return " (pass api_key=... or client_id=...)"
+        return ""
+
+
+#: The hosted ingest's base address, for messages.
+DEFAULT_BASE = "https://basket.databuddy.cc"
 
 
 def _legacy_outcome(payload: Any, count: int, *, batch: bool) -> Outcome:

@@ -108,7 +108,10 @@ def test_api_key_is_sent_as_bearer() -> None:
         bad.shutdown()
         assert [e["name"] for e in server.events()] == ["ok"]
         assert not refused.success
-        assert refused.error == "HTTP 403: API key missing track:events scope"
+        assert refused.error == (
+            "HTTP 403: API key missing track:events scope "
+            "(check api_key: it must exist and carry the track:events scope)"
+        )
 
 
 def test_client_id_alone_is_sent_as_website_id(server: DevServer, make_client: MakeClient) -> None:

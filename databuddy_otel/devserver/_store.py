@@ -33,7 +33,9 @@ CREATE TABLE IF NOT EXISTS events (
     source TEXT,
     protocol TEXT NOT NULL,
     received_at INTEGER NOT NULL,
-    request_id INTEGER NOT NULL
+    request_id INTEGER NOT NULL,
+    profile_id TEXT,
+    anonymize_visitor_ids TEXT
 );
 CREATE INDEX IF NOT EXISTS events_by_name ON events (name);
 CREATE TABLE IF NOT EXISTS legacy_seen (
@@ -45,9 +47,11 @@ CREATE TABLE IF NOT EXISTS legacy_seen (
 """
 _COLUMNS = (
     "name, event_id, anonymous_id, session_id, timestamp, properties, website_id,"
-    " namespace, source, protocol, received_at, request_id"
+    " namespace, source, protocol, received_at, request_id, profile_id, anonymize_visitor_ids"
 )
-_INSERT = f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT = f"INSERT INTO events ({_COLUMNS}) VALUES ({', '.join('?' * 14)})"
+#: Columns added after the first release; a database file made before gets them added.
+_ADDED_COLUMNS = ("profile_id", "anonymize_visitor_ids")
 
 
 class StoreClosed(RuntimeError):
@@ -65,6 +69,10 @@ class Store:
                 self._conn.execute("PRAGMA journal_mode=WAL")
                 self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.executescript(_SCHEMA)
+            have = {row[1] for row in self._conn.execute("PRAGMA table_info(events)")}
+            for column in _ADDED_COLUMNS:
+                if column not in have:
+                    self._conn.execute(f"ALTER TABLE events ADD COLUMN {column} TEXT")
         except BaseException:
             self._conn.close()
             raise
@@ -199,6 +207,8 @@ def _record(row: Sequence[Any]) -> dict[str, Any]:
         "protocol": row[9],
         "receivedAt": row[10],
         "requestId": row[11],
+        "profileId": row[12],
+        "anonymizeVisitorIds": None if row[13] is None else json.loads(row[13]),
     }
 
 
@@ -217,6 +227,8 @@ def _row(event: ValidEvent, protocol: str, request_id: int, received_at: int) ->
         protocol,
         received_at,
         request_id,
+        _opt_text(event.profile_id),
+        None if event.anonymize_visitor_ids is None else json.dumps(event.anonymize_visitor_ids),
     )
 
 

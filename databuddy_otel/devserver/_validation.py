@@ -64,6 +64,9 @@ class ValidEvent:
     website_id: str | None = None
     namespace: str | None = None
     source: str | None = None
+    profile_id: str | None = None
+    #: True, False or "auto" (SDK 2.6, /track only).
+    anonymize_visitor_ids: bool | str | None = None
 
 
 def parse_json(data: bytes) -> object:
@@ -212,8 +215,17 @@ def _track_event(
             ("anonymousId", MAX_ID_LENGTH),
             ("sessionId", MAX_ID_LENGTH),
             ("websiteId", MAX_WEBSITE_ID_LENGTH),
+            ("profileId", MAX_ID_LENGTH),
         )
     }
+    anonymize = raw.get("anonymizeVisitorIds")
+    if anonymize is not None and anonymize not in (True, False, "auto"):
+        errors.append(
+            _issue(
+                (*path, "anonymizeVisitorIds"),
+                f"Expected boolean | 'auto', received {_type_name(anonymize)}",
+            )
+        )
     properties = _properties(raw, path, errors, nullable=False)
     timestamp = _timestamp(
         raw, path, errors, now_ms=now_ms, low=MIN_TIMESTAMP_MS, high=now_ms + MAX_FUTURE_SKEW_MS
@@ -231,6 +243,8 @@ def _track_event(
         website_id=fields["websiteId"] or website_id,
         namespace=fields["namespace"],
         source=fields["source"],
+        profile_id=fields["profileId"],
+        anonymize_visitor_ids=anonymize if anonymize in (True, False, "auto") else None,
     )
 
 

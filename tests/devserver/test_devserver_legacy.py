@@ -61,6 +61,8 @@ def test_sdk_23_single_event_is_stored_with_every_field(databuddy_server):
         "protocol": "legacy",
         "receivedAt": stored["receivedAt"],
         "requestId": 1,
+        "profileId": None,
+        "anonymizeVisitorIds": None,
     }
 
 

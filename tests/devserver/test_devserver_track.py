@@ -64,6 +64,8 @@ def test_sdk_26_single_event_is_stored_with_every_field(databuddy_server):
         "protocol": "track",
         "receivedAt": stored["receivedAt"],
         "requestId": 1,
+        "profileId": "user_42",
+        "anonymizeVisitorIds": False,
     }
     assert abs(stored["receivedAt"] - now_ms()) < 60_000
 
@@ -229,7 +231,16 @@ def test_unknown_keys_are_stripped_but_event_id_is_kept(databuddy_server):
     assert post(databuddy_server, body, headers=BEARER).status_code == 200
     (stored,) = databuddy_server.events()
     assert stored["eventId"] == "evt-9"
-    assert "color" not in stored and "profileId" not in stored
+    assert "color" not in stored and stored["profileId"] == "p"
+
+
+def test_anonymize_visitor_ids_must_be_a_boolean_or_auto(databuddy_server):
+    """anonymizeVisitorIds takes true, false or "auto"; anything else is a 400."""
+    for value in (True, False, "auto"):
+        event = {"name": "a", "anonymizeVisitorIds": value}
+        assert post(databuddy_server, event, headers=BEARER).status_code == 200
+    refused = post(databuddy_server, {"name": "a", "anonymizeVisitorIds": "yes"}, headers=BEARER)
+    assert refused.status_code == 400
 
 
 @pytest.mark.parametrize(
