@@ -20,9 +20,17 @@ PANELS: tuple[tuple[str, str, str, bool, dict[str, float]], ...] = (
         "mean_us",
         "track() caller cost (mean)",
         True,
-        {"otel": 0.6, "segment": 0.3, "posthog": 0.2},
+        {"otel": 0.5, "segment": 0.3, "posthog": 0.2},
     ),
     ("throughput", "events_per_s", "delivered events/s", False, {"otel": 1.5}),
+    (
+        "rt_burst_50",
+        "events_per_s",
+        "events/s over a 50 ms round trip, defaults",
+        False,
+        {"posthog": 5.0, "segment": 5.0},
+    ),
+    ("rt_burst_0", "events_per_s", "events/s, 0 ms, defaults", False, {"otel": 2.0}),
     ("import_time", "import_ms", "import time", True, {"posthog": 0.8}),
     ("memory_queued", "bytes_per_event", "memory per queued event", True, {}),
 )
@@ -30,7 +38,7 @@ PEERS = ("otel", "segment", "posthog", "requests")
 
 
 def draw(summary: Summary, path: Path, subtitle: str) -> None:
-    fig, axes = plt.subplots(2, 2, figsize=(11, 6.5))
+    fig, axes = plt.subplots(3, 2, figsize=(11, 9.5))
     for ax, (scenario, metric, title, lower, targets) in zip(axes.flat, PANELS):
         ours = median(summary, scenario, "databuddy", metric)
         rows = []

@@ -8,8 +8,13 @@ from typing import Any
 from bench.scenarios.front_doors import VARIANTS
 
 PEERS = ("otel", "segment", "posthog", "requests")
-SDKS = ("databuddy", *PEERS)
+SDKS = ("databuddy", "databuddy-spool", *PEERS)
 QUEUED_SDKS = ("databuddy", "otel", "segment", "posthog")  # requests/event has no queue
+ROUND_TRIP_SDKS = ("databuddy", "otel", "segment", "posthog")
+IMPORT_SDKS = ("databuddy", *PEERS)
+#: Emulated round trips (ms) of scenario 7, and those scenario 8 paces traffic over.
+DELAYS = (0, 20, 50, 150)
+PACED_DELAYS = (50, 150)
 
 
 @dataclass(frozen=True)
@@ -54,13 +59,71 @@ class Sizes:
     memory_repeats: int
     front_n: int
     front_repeats: int
+    rt_n: int  # events per burst over a round trip
+    rt_rate: int  # events/s offered in the paced runs
+    rt_seconds: float
+    rt_repeats: int
 
 
-FULL = Sizes(100_000, 5_000, 5, 3, 3, 7, 100_000, 2, 30_000, 3)
-QUICK = Sizes(10_000, 1_000, 2, 2, 2, 3, 10_000, 1, 5_000, 1)
+FULL = Sizes(100_000, 5_000, 3, 2, 3, 5, 100_000, 1, 30_000, 2, 5_000, 2_000, 3.0, 2)
+QUICK = Sizes(10_000, 1_000, 2, 1, 1, 3, 10_000, 1, 5_000, 1, 2_000, 2_000, 1.0, 1)
 
 
 def build(sizes: Sizes, url: str, down_url: str) -> list[Scenario]:
+    return [*_main(sizes, url, down_url), *_round_trips(sizes, url)]
+
+
+def _round_trips(sizes: Sizes, url: str) -> list[Scenario]:
+    latency = (
+        Metric("p50_us", "track p50 µs", "{:.1f}"),
+        Metric("p99_us", "track p99 µs", "{:.1f}"),
+        Metric("max_us", "track max µs", "{:,.0f}"),
+        Metric("lost", "lost", "{:,.0f}"),
+    )
+    notes = (
+        "Every SDK at its own defaults; raw OTel with 100-event batches.",
+        f"{sizes.rt_repeats} repeat(s) per SDK.",
+    )
+    bursts = [
+        Scenario(
+            f"rt_burst_{delay}",
+            "round_trip",
+            f"7. Round trip {delay} ms: a burst at defaults",
+            f"N={sizes.rt_n:,} events as fast as possible, each upload answered {delay} ms "
+            "late: first call → sink counted N",
+            (Metric("events_per_s", "events/s", "{:,.0f}", "higher"), *latency),
+            ROUND_TRIP_SDKS,
+            sizes.rt_repeats,
+            {"url": url, "n": sizes.rt_n, "delay_ms": delay, "mode": "burst"},
+            notes=notes,
+        )
+        for delay in DELAYS
+    ]
+    paced = [
+        Scenario(
+            f"rt_paced_{delay}",
+            "round_trip",
+            f"8. Round trip {delay} ms: {sizes.rt_rate:,} events/s offered",
+            f"{sizes.rt_rate:,} events/s for {sizes.rt_seconds:g} s, uploads answered "
+            f"{delay} ms late: does track() ever stall?",
+            (Metric("p99_us", "track p99 µs", "{:.1f}", "lower"), *latency[:1], *latency[2:]),
+            ROUND_TRIP_SDKS,
+            sizes.rt_repeats,
+            {
+                "url": url,
+                "rate": sizes.rt_rate,
+                "seconds": sizes.rt_seconds,
+                "delay_ms": delay,
+                "mode": "paced",
+            },
+            notes=notes,
+        )
+        for delay in PACED_DELAYS
+    ]
+    return [*bursts, *paced]
+
+
+def _main(sizes: Sizes, url: str, down_url: str) -> list[Scenario]:
     n, single = sizes.n, {"requests": {"n": sizes.n_single}}
     single_note = (
         f"requests/event sends N={sizes.n_single:,} (one synchronous POST per event; "
@@ -131,7 +194,7 @@ def build(sizes: Sizes, url: str, down_url: str) -> list[Scenario]:
             "4. Import time",
             "ms for the import statement in a fresh interpreter",
             (Metric("import_ms", "import ms", "{:.0f}", "lower"),),
-            SDKS,
+            IMPORT_SDKS,
             sizes.import_repeats,
             {},
         ),

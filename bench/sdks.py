@@ -43,6 +43,7 @@ def make_props(i: int) -> dict[str, Any]:
 class Databuddy:
     label = "databuddy_otel"
     path = "/track"
+    spool = False
 
     def __init__(self, url: str, *, capacity: int | None) -> None:
         from databuddy_otel import Databuddy as Client
@@ -50,6 +51,12 @@ class Databuddy:
         sized: dict[str, Any] = {}
         if capacity is not None:
             sized = {"batch_size": BATCH, "max_queue_size": max(capacity, 1000)}
+        if self.spool:
+            import tempfile
+
+            self._spool_dir = tempfile.TemporaryDirectory(prefix="databuddy-bench-spool-")
+            sized["spool_dir"] = self._spool_dir.name
+            sized["spool_max_bytes"] = 1 << 30
         self.client = Client(client_id="bench", api_url=url, **sized)
         track = self.client.track
 
@@ -67,6 +74,13 @@ class Databuddy:
     def extra(self) -> dict[str, Any]:
         stats = self.client.stats()
         return {"undelivered": dict(stats.undelivered), "sdk_delivered": stats.delivered}
+
+
+class DatabuddySpool(Databuddy):
+    """The same client with a spool (``spool_dir`` on local disk, default fsync policy)."""
+
+    label = "databuddy_otel + spool"
+    spool = True
 
 
 class Posthog:
@@ -126,7 +140,7 @@ class RawOtel:
     label = "raw OTel"
     path = "/otel"
 
-    def __init__(self, url: str, *, capacity: int | None) -> None:
+    def __init__(self, url: str, *, capacity: int | None, batch: int | None = None) -> None:
         from opentelemetry._logs import LogRecord
         from opentelemetry.sdk._logs import LoggerProvider
         from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
@@ -136,6 +150,8 @@ class RawOtel:
         sized: dict[str, Any] = {}
         if capacity is not None:
             sized = {"max_export_batch_size": BATCH, "max_queue_size": max(capacity, 2048)}
+        elif batch is not None:
+            sized = {"max_export_batch_size": batch}
         self.provider = LoggerProvider()
         self.provider.add_log_record_processor(
             BatchLogRecordProcessor(JsonPostLogExporter(url + self.path), **sized)
@@ -188,6 +204,7 @@ class RequestsPerEvent:
 
 ADAPTERS: dict[str, Callable[..., Adapter]] = {
     "databuddy": Databuddy,
+    "databuddy-spool": DatabuddySpool,
     "otel": RawOtel,
     "segment": Segment,
     "posthog": Posthog,
@@ -195,6 +212,7 @@ ADAPTERS: dict[str, Callable[..., Adapter]] = {
 }
 LABELS = {
     "databuddy": Databuddy.label,
+    "databuddy-spool": DatabuddySpool.label,
     "otel": RawOtel.label,
     "segment": Segment.label,
     "posthog": Posthog.label,

@@ -14,7 +14,9 @@ Endpoints:
 * ``GET /count``: ``{"total", "paths", "requests", "errors", "reached_ns"}`` where
   ``reached_ns`` is the ``time.monotonic_ns()`` at which ``total`` first reached the
   target set by the last reset (CLOCK_MONOTONIC is shared by every process on Linux).
-* ``POST /reset?target=N``: zero the counters and set the target.
+* ``POST /reset?target=N&delay_ms=D``: zero the counters, set the target, and answer
+  every later upload ``D`` ms late (an emulated network round trip; events are counted
+  on arrival, the answer leaves ``D`` ms later; several uploads wait in parallel).
 
 "Down" mode needs no code: point an SDK at a port nobody listens on
 (:func:`free_port`) and every connection is refused.
@@ -59,7 +61,8 @@ class Counts:
     def __init__(self) -> None:
         self.reset(0)
 
-    def reset(self, target: int) -> None:
+    def reset(self, target: int, delay_ms: float = 0.0) -> None:
+        self.delay = delay_ms / 1000
         self.paths: Counter[str] = Counter()
         self.total = 0
         self.requests = 0
@@ -105,6 +108,7 @@ class SinkProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        self._open_transport: asyncio.Transport | None = transport
         sock = transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -126,10 +130,23 @@ class SinkProtocol(asyncio.Protocol):
             body = bytes(self.buffer[end + 4 : end + 4 + length])
             del self.buffer[: end + 4 + length]
             method, target = [*lines[0].split(" "), "", ""][:2]
-            self.transport.write(self.handle(method, target, headers, body))
-            if headers.get("connection", "").lower() == "close":
-                self.transport.close()
+            answer = self.handle(method, target, headers, body)
+            close = headers.get("connection", "").lower() == "close"
+            delay = self.counts.delay if method == "POST" and "/reset" not in target else 0
+            if delay:  # the round trip: the answer leaves later, in order per connection
+                asyncio.get_running_loop().call_later(delay, self._answer, answer, close)
+            else:
+                self._answer(answer, close)
+            if close:
                 self.transport = None
+
+    def _answer(self, answer: bytes, close: bool) -> None:
+        transport = self._open_transport
+        if transport is None or transport.is_closing():
+            return
+        transport.write(answer)
+        if close:
+            transport.close()
 
     def handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> bytes:
         url = urlsplit(target)
@@ -137,7 +154,8 @@ class SinkProtocol(asyncio.Protocol):
         if method == "GET" and url.path == "/count":
             return _response("200 OK", counts.as_json())
         if method == "POST" and url.path == "/reset":
-            counts.reset(int(parse_qs(url.query).get("target", ["0"])[0]))
+            query = parse_qs(url.query)
+            counts.reset(int(query.get("target", ["0"])[0]), float(query.get("delay_ms", ["0"])[0]))
             return _response("200 OK", b"{}")
         if method != "POST":
             return _response("404 Not Found", b'{"error":"not found"}')

@@ -24,8 +24,8 @@ class SinkClient:
         finally:
             conn.close()
 
-    def reset(self, target: int = 0) -> None:
-        self._request("POST", f"/reset?target={target}")
+    def reset(self, target: int = 0, delay_ms: float = 0) -> None:
+        self._request("POST", f"/reset?target={target}&delay_ms={delay_ms}")
 
     def counts(self) -> dict[str, Any]:
         return self._request("GET", "/count")

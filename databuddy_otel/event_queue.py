@@ -338,6 +338,9 @@ class EventQueue:
                     self._close_epoch(item[4], 1)
             self._current -= same
             self._room.notify_all()
+        spool = self._spool
+        if spool is not None and spool.waiting:
+            spool.wake()  # room: the spool thread takes waiting events back
 
     def _close_epoch(self, epoch: int, count: int) -> None:
         if epoch == self._epoch:

@@ -7,27 +7,26 @@ events, and events the server refused for good, are acknowledged in the same
 file; a segment whose events are all acknowledged is deleted, so the spool
 shrinks as the server answers.
 
-An event is *in memory* (queued, being sent) or *waiting on disk*: when the
-memory queue is full, or its retries ran out while the server was unreachable,
+An event is *in memory* (queued, being sent) or *waiting* on disk: when the
+memory queue was full, or its retries ran out while the server was unreachable,
 or the client shut down before it was delivered. The spool thread takes waiting
-events back into the queue when there is room, slowly (a probe every few
-seconds) while the server is unreachable.
+events back into the queue as room frees up, slowly (a probe every few seconds)
+while the server is unreachable.
 
-Ownership: each process holds an exclusive lock on the segments it writes.
-A client that starts takes over the segments no live process holds (those of
-dead processes), if they were written for the same destination, and delivers
-them with their original ids and timestamps. Several processes may share one
-directory; a forked child starts segments of its own.
+Ownership: each process holds an exclusive lock on the segments it writes. A
+client that starts takes over the segments no live process holds (those of dead
+processes), if they were written for the same destination, and delivers them
+with their original ids and timestamps. Several processes may share one
+directory; a forked child starts segments of its own. POSIX only (``flock``).
 
 Bounded by ``spool_max_bytes`` per process: past it, new events are refused as
-``spool_full``. A spool that cannot be written warns once and the client goes
-on in memory, counting the events it could not spool.
+``spool_full``. A spool that cannot be written warns once and the client goes on
+in memory, counting the events it could not spool.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import threading
 import time
@@ -40,6 +39,7 @@ from databuddy_otel.event_queue import SpoolFull
 from databuddy_otel.ledger import Ledger
 from databuddy_otel.models import SPOOL_CORRUPT, SPOOL_FULL, Undelivered
 from databuddy_otel.sdk_log import Log
+from databuddy_otel.spool_segment import Segment, Unreadable, take_over
 from databuddy_otel.thread_roles import mark_worker
 
 if TYPE_CHECKING:
@@ -51,41 +51,6 @@ RETRY_BROKEN = 30.0
 RESCAN = 30.0
 #: Seconds between probes (events taken back) while the server is unreachable.
 PROBE = 5.0
-
-
-class Segment:
-    """One spool file this process owns: which of its events are settled, which in memory."""
-
-    def __init__(self, path: str, fd: int, *, size: int) -> None:
-        self.path = path
-        self.fd = fd
-        self.size = size
-        self.count = 0  # events written (indices 0 .. count - 1)
-        self.present = bytearray()  # bit set: an event record with this index exists
-        self.acked = bytearray()  # bit set: settled
-        self.in_memory: set[int] = set()
-        self.unacked = 0
-        self.active = False
-        self.dirty = False
-
-    def mark(self, bits: bytearray, index: int) -> bool:
-        """Set bit ``index``; ``True`` if it was clear."""
-        byte, bit = divmod(index, 8)
-        if byte >= len(bits):
-            bits.extend(bytes(byte - len(bits) + 1))
-        was = bits[byte] >> bit & 1
-        bits[byte] |= 1 << bit
-        return not was
-
-    @staticmethod
-    def has(bits: bytearray, index: int) -> bool:
-        byte, bit = divmod(index, 8)
-        return byte < len(bits) and bool(bits[byte] >> bit & 1)
-
-    @property
-    def waiting(self) -> int:
-        return self.unacked - len(self.in_memory)
-
 
 #: Where one event lives in the spool.
 SpoolRef = tuple[Segment, int]
@@ -113,6 +78,8 @@ class Spool:
         self._segments: list[Segment] = []
         self._active: Segment | None = None
         self._bytes = 0
+        #: events waiting on disk only, in every segment
+        self.waiting = 0
         self._broken_until = 0.0
         self._warned = False
         self._closed = False
@@ -124,8 +91,6 @@ class Spool:
         """Write one event ahead: its reference, or ``None`` when the spool cannot be
         written (the event then lives in memory only). Raises ``SpoolFull``."""
         with self._lock:
-            if self._closed:
-                return None
             segment = self._active
             if segment is None or segment.size >= self.segment_bytes:
                 segment = self._new_segment()
@@ -146,20 +111,17 @@ class Spool:
                 self._retire(segment)
                 self.unspooled += 1
                 return None
-            segment.count += 1
+            segment.offsets.append(segment.size)
+            segment.count = index + 1
             segment.size += len(line)
             self._bytes += len(line)
-            segment.mark(segment.present, index)
             segment.unacked += 1
-            segment.in_memory.add(index)
             segment.dirty = True
-        self._ensure_thread()
         return segment, index
 
     def _new_segment(self) -> Segment | None:
         """Under the lock: open the next segment; ``None`` while the directory is unwritable."""
-        now = time.monotonic()
-        if now < self._broken_until:
+        if self._closed or time.monotonic() < self._broken_until:
             return None
         if self._active is not None:
             self._retire(self._active)
@@ -179,6 +141,7 @@ class Spool:
         self._segments.append(segment)
         self._active = segment
         self._bytes += segment.size
+        self._start_thread()
         return segment
 
     def _broken(self, exc: OSError) -> None:
@@ -211,6 +174,7 @@ class Spool:
         if segment in self._segments:
             self._segments.remove(segment)
             self._bytes -= segment.size
+            self.waiting -= len(segment.waiting)
 
     # -- settling (sender threads) -----------------------------------------
     def ack(self, refs: list[SpoolRef]) -> None:
@@ -219,11 +183,11 @@ class Spool:
             return
         with self._lock:
             for segment, indices in _by_segment(refs).items():
-                fresh = [i for i in indices if segment.mark(segment.acked, i)]
-                segment.in_memory.difference_update(indices)
-                if not fresh or segment not in self._segments:
+                if segment not in self._segments:
                     continue
-                segment.unacked -= len(fresh)
+                fresh = [i for i in indices if segment.acknowledge(i)]
+                if not fresh:
+                    continue
                 if segment.unacked == 0 and not segment.active:
                     self._remove(segment)
                     continue
@@ -240,53 +204,57 @@ class Spool:
         """These events leave memory unsettled: they wait on disk for a later attempt."""
         with self._lock:
             for segment, index in refs:
-                segment.in_memory.discard(index)
-        self._wake.set()
+                if index not in segment.waiting and not segment.is_acked(index):
+                    segment.waiting.add(index)
+                    self.waiting += 1
 
-    @property
-    def waiting(self) -> int:
-        """Events waiting on disk only."""
-        with self._lock:
-            return sum(s.waiting for s in self._segments)
+    def wake(self) -> None:
+        """Room freed up in the queue: the spool thread may take waiting events back."""
+        self._wake.set()
 
     # -- taking events back ------------------------------------------------
     def feed(self, queue: EventQueue, *, limit: int) -> int:
-        """Offer up to ``limit`` waiting events to ``queue``; how many it took."""
+        """Offer up to ``limit`` waiting events to ``queue``, oldest first; how many it took."""
+        chosen: list[tuple[Segment, list[int], int, int]] = []
         with self._lock:
-            targets = [(s, s.size) for s in sorted(self._segments, key=lambda s: s.path)]
-        candidates: list[tuple[Segment, fmt.Record]] = []
-        for segment, size in targets:
-            if len(candidates) >= limit:
-                break
-            if segment.waiting <= 0:
-                continue
-            # Read outside the lock: callers append meanwhile, and must not wait for it.
-            data = fmt.read(segment.path, size)
-            if data is None:
-                continue
-            events = [r for r in fmt.records(data) if r.kind == "e"]
-            with self._lock:
-                if segment not in self._segments:
+            left = limit
+            for segment in sorted(self._segments, key=lambda s: s.path):
+                if left <= 0:
+                    break
+                if not segment.waiting:
                     continue
-                for record in events:
-                    i = record.index
-                    if segment.has(segment.acked, i) or i in segment.in_memory:
-                        continue
-                    segment.in_memory.add(i)
-                    candidates.append((segment, record))
-                    if len(candidates) >= limit:
-                        break
+                indices = sorted(segment.waiting)[:left]
+                # Out of the segment's set (no one else takes them), still counted as
+                # waiting until they are in memory: a flush never sees them nowhere.
+                segment.waiting.difference_update(indices)
+                left -= len(indices)
+                chosen.append((segment, indices, *segment.span(indices)))
         taken = 0
         returned: list[SpoolRef] = []
-        for segment, record in candidates:
-            name, event_id = _identity(record.body)
-            ref = (segment, record.index)
-            if queue.offer_spooled(record.body, name, event_id, record.caller_id, ref):
-                taken += 1
-            else:
-                returned.append(ref)
-        if returned:
-            self.defer(returned)
+        for segment, indices, start, end in chosen:
+            # Read outside the lock: callers append meanwhile, and must not wait for it.
+            data = fmt.read_range(segment.path, start, end)
+            wanted = set(indices)
+            found = 0
+            for _, record in fmt.records(data or b"", start):
+                if record.kind != "e" or record.index not in wanted:
+                    continue
+                wanted.discard(record.index)
+                found += 1
+                name, event_id = fmt.identity(record.body)
+                ref = (segment, record.index)
+                if queue.offer_spooled(record.body, name, event_id, record.caller_id, ref):
+                    taken += 1
+                else:
+                    returned.append(ref)
+            returned.extend((segment, i) for i in wanted)  # unread: try again later
+        with self._lock:
+            self.waiting -= taken
+            for segment, index in returned:
+                if not segment.is_acked(index):
+                    segment.waiting.add(index)
+                else:
+                    self.waiting -= 1
         return taken
 
     # -- the spool thread --------------------------------------------------
@@ -294,23 +262,16 @@ class Spool:
         """Take over what dead processes left, then start the spool thread."""
         self._queue = queue
         self._adopt()
-        self._ensure_thread()
+        self._start_thread()
 
-    def _ensure_thread(self) -> None:
-        if self._pid != os.getpid():
-            return  # a forked child that has not been told yet (after_fork does it)
+    def _start_thread(self) -> None:
         if self._thread is not None or self._queue is None or self._closed:
             return
-        with self._lock:
-            if self._thread is not None:
-                return
-            try:
-                self._thread = threading.Thread(
-                    target=self._run, name="databuddy-spool", daemon=True
-                )
-                self._thread.start()
-            except RuntimeError:  # interpreter shutdown
-                self._thread = None
+        try:
+            self._thread = threading.Thread(target=self._run, name="databuddy-spool", daemon=True)
+            self._thread.start()
+        except RuntimeError:  # interpreter shutdown
+            self._thread = None
 
     def _run(self) -> None:
         mark_worker()
@@ -363,7 +324,8 @@ class Spool:
             if name.startswith(".") and name.endswith(".tmp"):
                 fd = fmt.try_lock(path)
                 if fd is not None:  # a segment whose creator died before naming it
-                    _unlink(path)
+                    with contextlib.suppress(OSError):
+                        os.unlink(path)
                     os.close(fd)
             elif name.endswith(fmt.SUFFIX) and name not in mine:
                 fd = fmt.try_lock(path)
@@ -371,40 +333,26 @@ class Spool:
                     self._take_over(path, fd)
 
     def _take_over(self, path: str, fd: int) -> None:
-        size = os.fstat(fd).st_size
-        data = os.pread(fd, size, 0)
-        header = fmt.header_ok(data, self.dest)
-        if header is False:  # another destination's events: left for its client
-            os.close(fd)
-            return
-        if header is None:
+        try:
+            taken = take_over(path, fd, self.dest)
+        except (Unreadable, OSError):
             self._log.warning("Databuddy skipped %s: not a readable spool file", path)
             self._count_corrupt(1, f"unreadable spool file {os.path.basename(path)}")
-            _rename(path, path + ".corrupt")
+            with contextlib.suppress(OSError):
+                os.rename(path, path + ".corrupt")
             os.close(fd)
             return
-        segment = Segment(path, fd, size=size)
-        bad = 0
-        for record in fmt.records(data):
-            if record.kind == "e":
-                if segment.mark(segment.present, record.index):
-                    segment.count = max(segment.count, record.index + 1)
-            elif record.kind == "a":
-                for i in record.acked:
-                    segment.mark(segment.acked, i)
-            elif record.kind == "bad":
-                bad += 1
-        segment.unacked = sum(
-            1
-            for i in range(segment.count)
-            if segment.has(segment.present, i) and not segment.has(segment.acked, i)
-        )
+        if taken is None:  # another destination's events: left for its client
+            os.close(fd)
+            return
+        segment, bad = taken
         if bad:
             self._log.warning("Databuddy skipped %d damaged record(s) in %s", bad, path)
             self._count_corrupt(bad, f"damaged record in {os.path.basename(path)}")
         with self._lock:
             self._segments.append(segment)
             self._bytes += segment.size
+            self.waiting += len(segment.waiting)
             if segment.unacked == 0:
                 self._remove(segment)
                 return
@@ -449,22 +397,3 @@ def _by_segment(refs: list[SpoolRef]) -> dict[Segment, list[int]]:
     for segment, index in refs:
         grouped.setdefault(segment, []).append(index)
     return grouped
-
-
-def _identity(body: str) -> tuple[str, str]:
-    """The name and id of a spooled event, read back from its JSON."""
-    try:
-        event = json.loads(body)
-        return str(event.get("name") or ""), str(event.get("eventId") or "")
-    except (ValueError, AttributeError):
-        return "", ""
-
-
-def _unlink(path: str) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(path)
-
-
-def _rename(source: str, target: str) -> None:
-    with contextlib.suppress(OSError):
-        os.rename(source, target)

@@ -24,7 +24,9 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import json
 import os
+import re
 import secrets
 import time
 import zlib
@@ -87,14 +89,34 @@ def parse(line: bytes) -> Record:
     return BAD
 
 
-def records(data: bytes) -> Iterator[Record]:
-    """Every line of a segment's contents, damaged ones as :data:`BAD`."""
+def records(data: bytes, start: int = 0) -> Iterator[tuple[int, Record]]:
+    """Every line of a segment's contents (read from offset ``start``) with its offset;
+    damaged ones as :data:`BAD`."""
+    offset = start
     lines = data.split(b"\n")
     last = lines.pop()  # empty when the file ends with a newline
     for line in lines:
-        yield parse(line)
+        yield offset, parse(line)
+        offset += len(line) + 1
     if last:
-        yield BAD  # the last record was cut short
+        yield offset, BAD  # the last record was cut short
+
+
+_IDENTITY = re.compile(
+    rb'^\{(?:"type":"custom",)?"name":("(?:[^"\\]|\\.)*")(?:,"eventId":("(?:[^"\\]|\\.)*"))?'
+)
+
+
+def identity(body: str) -> tuple[str, str]:
+    """The name and id of a serialized event, read from the front of its JSON."""
+    match = _IDENTITY.match(body.encode("ascii", "replace"))
+    if match is None:
+        return "", ""
+    name, event_id = match.groups()
+    try:
+        return json.loads(name), json.loads(event_id) if event_id else ""
+    except ValueError:
+        return "", ""
 
 
 def header_ok(data: bytes, dest: str) -> bool | None:
@@ -124,11 +146,12 @@ def create(directory: str, dest: str) -> tuple[str, int]:
     return path, fd
 
 
-def read(path: str, size: int | None = None) -> bytes | None:
-    """A segment's contents (its first ``size`` bytes); ``None`` once it is gone."""
+def read_range(path: str, start: int, end: int) -> bytes | None:
+    """Bytes ``start`` to ``end`` of a segment; ``None`` once it is gone."""
     try:
         with open(path, "rb") as file:
-            return file.read() if size is None else file.read(size)
+            file.seek(start)
+            return file.read(end - start)
     except OSError:
         return None
 

@@ -23,7 +23,10 @@ def _segments(directory: Path) -> list[Path]:
 
 def _event_lines(directory: Path) -> list[fmt.Record]:
     return [
-        r for path in _segments(directory) for r in fmt.records(path.read_bytes()) if r.kind == "e"
+        r
+        for path in _segments(directory)
+        for _, r in fmt.records(path.read_bytes())
+        if r.kind == "e"
     ]
 
 

@@ -172,7 +172,8 @@ def test_two_processes_share_a_spool_one_killed(
         _kill(victim)
         # The replacement takes the dead worker's files, never the live one's.
         replacement = Databuddy(client_id="spool", api_url=server.url, spool_dir=str(tmp_path))
-        assert replacement.stats().spooled == 500
+        stats = replacement.stats()
+        assert stats.spooled + stats.queued == 500
         server.set_outage(None)
         assert replacement.flush(timeout=30).success
         replacement.shutdown()
