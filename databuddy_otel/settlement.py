@@ -12,6 +12,7 @@ The server's answer decides, event by event:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Optional
 
@@ -45,6 +46,22 @@ class Settlement:
         self.ledger = ledger
         self.spool = spool
         self._log = log
+        self._next_warning = 0.0
+
+    def refuse(self, failure: Failure, event_id: str, name: str) -> Failure:
+        """An event the queue would not take: counted, reported, warned about (at most
+        one warning every ten seconds, not one per event)."""
+        self.ledger.count(failure.reason, [Undelivered(event_id, name, *failure)])
+        now = time.monotonic()
+        if now >= self._next_warning:
+            self._next_warning = now + 10.0
+            self._log.warning(
+                "Databuddy event not queued: %s (%d %s so far)",
+                failure.message,
+                self.ledger.undelivered[failure.reason],
+                failure.reason,
+            )
+        return failure
 
     def settle(self, items: Sequence[Item], errors: Sequence[Optional[Failure]]) -> list[bool]:
         """Record the outcome of each item; ``True`` where it went back to the spool."""

@@ -245,11 +245,12 @@ class Spool:
                 ref = (segment, record.index)
                 if queue.offer_spooled(record.body, name, event_id, record.caller_id, ref):
                     taken += 1
+                    with self._lock:  # now counted in memory: no longer waiting
+                        self.waiting -= 1
                 else:
                     returned.append(ref)
             returned.extend((segment, i) for i in wanted)  # unread: try again later
         with self._lock:
-            self.waiting -= taken
             for segment, index in returned:
                 if not segment.is_acked(index):
                     segment.waiting.add(index)
