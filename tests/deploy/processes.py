@@ -18,10 +18,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
 #: Test-support programs the scenarios run: the apps and the scripts.
 APPS = Path(__file__).parent / "apps"
@@ -39,7 +40,9 @@ class Program:
         merge_stderr: bool = True,
     ) -> None:
         self.args = list(args)
-        environ = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        # Only what the test gives: no DATABUDDY_* setting of the machine leaks in.
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("DATABUDDY_")}
+        environ = {**inherited, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.proc = subprocess.Popen(
             self.args,
             cwd=cwd,
@@ -50,7 +53,6 @@ class Program:
             text=True,
             start_new_session=True,  # its workers share its process group: one kill ends all
         )
-        self.started = time.monotonic()
         self._lines: list[str] = []
         self._errors: list[str] = []
         self._changed = threading.Condition()
@@ -58,10 +60,10 @@ class Program:
         if not merge_stderr:
             self._readers.append(self._read(self.proc.stderr, self._errors))
 
-    def _read(self, stream: object, into: list[str]) -> threading.Thread:
+    def _read(self, stream: IO[str] | None, into: list[str]) -> threading.Thread:
         def pump() -> None:
             assert stream is not None
-            for line in stream:  # type: ignore[attr-defined]
+            for line in stream:
                 with self._changed:
                     into.append(line.rstrip("\n"))
                     self._changed.notify_all()
@@ -71,10 +73,6 @@ class Program:
         thread = threading.Thread(target=pump, name=f"output of {self.proc.pid}", daemon=True)
         thread.start()
         return thread
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
 
     @property
     def output(self) -> str:
@@ -130,6 +128,8 @@ class Program:
             os.killpg(self.proc.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(5)
+        for reader in self._readers:
+            reader.join(5)  # EOF once the group is gone; close the pipes after, not under, them
         for stream in (self.proc.stdout, self.proc.stderr):
             if stream is not None:
                 stream.close()
@@ -186,17 +186,6 @@ def run_script(
     *args: str, env: Mapping[str, str] | None = None, timeout: float = 30.0
 ) -> subprocess.CompletedProcess[str]:
     """Run a program from ``apps/`` to its end; stdout and stderr kept apart."""
-    environ = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    with Program(python(*args), env=environ, merge_stderr=False) as program:
+    with Program(python(*args), env=env, merge_stderr=False) as program:
         code = program.wait(timeout)
         return subprocess.CompletedProcess(program.args, code, program.output, program.errors)
-
-
-def until(check: Callable[[], bool], *, timeout: float = 10.0) -> bool:
-    """Poll ``check`` until it holds or the deadline passes; whether it held."""
-    end = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() >= end:
-            return False
-        time.sleep(0.02)
-    return True

@@ -48,6 +48,8 @@ def _serve_and_stop(server: DevServer, *options: str) -> Run:
         assert gunicorn.wait(timeout=20) == 0, gunicorn.output
         assert "Traceback" not in gunicorn.output, gunicorn.output
     sent = [f"{i}.{kind}" for i in ids for kind in ("log", "track")]
+    names = {e["eventId"].rpartition(".")[2]: e["name"] for e in server.events()}
+    assert names == {"log": "page_view", "track": "request_done"}, names
     return Run(sent, len(pids), len(server.events()) - before)
 
 
