@@ -89,9 +89,11 @@ def test_pool_context_manager_with_a_spool(
 ) -> None:
     """`with Pool(4)` and a spool: the next process on the same spool_dir delivers the rest.
 
-    Delivery from a spool is at least once: a worker killed with a request in flight
-    never learns that the server stored it, so the next process sends it again. Each
-    process stores an event at most once.
+    The next process lets its spool thread deliver what it took over, then flushes
+    (a flush() at once may return early: see test_deploy_spool.py). Delivery from a
+    spool is at least once: a worker killed with a request in flight never learns
+    that the server stored it, so the next process sends it again. Each process
+    stores an event at most once.
     """
     spool = {"DATABUDDY_SPOOL_DIR": str(tmp_path / "spool")}
     jobs = _run_jobs(server, "pool-with", **spool)

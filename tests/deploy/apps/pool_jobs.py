@@ -16,7 +16,8 @@ batch timeout keep events queued until the child ends. Modes:
     a client made at import; ``with Pool(4) as pool: pool.map(...)``, which
     terminates the workers on the way out
 ``takeover``
-    no jobs: a client on the same spool directory flushes what dead processes left
+    no jobs: a client on the same spool directory takes over what dead processes
+    left; the script lives until its spool thread has delivered it, then flushes
 
 Prints one line per task: ``queued N``, the events still in its client's queue
 when the task returned (what only the exit path can deliver).
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import multiprocessing
 import sys
+import time
 
 from databuddy_otel import Databuddy
 
@@ -89,6 +91,11 @@ def main(mode: str, prefix: str) -> None:
         queued = []
     elif mode == "takeover":
         assert _client.settings.spool_dir, "takeover needs DATABUDDY_SPOOL_DIR"
+        # The spool thread delivers in the background; a flush() at once can return
+        # early (tests/deploy/test_deploy_spool.py), so wait for the spool to drain.
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and (_client.stats().spooled or _client.stats().queued):
+            time.sleep(0.02)
         result = _client.flush(timeout=20)
         print("flushed", result.processed, result.error or "", flush=True)
         queued = []
