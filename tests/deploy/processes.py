@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
@@ -168,18 +168,60 @@ def get_all(
     """
 
     def get(path: str) -> str:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-        try:
-            connection.request("GET", path)
-            response = connection.getresponse()
-            body = response.read().decode()
-            assert response.status == 200, f"GET {path}: {response.status} {body[:200]}"
-            return body
-        finally:
-            connection.close()
+        status, body = _get(port, path, timeout)
+        assert status == 200, f"GET {path}: {status} {body[:200]}"
+        return body
 
     with ThreadPoolExecutor(threads) as pool:
         return list(pool.map(get, paths))
+
+
+def get_while_stopping(
+    port: int,
+    paths: Sequence[str],
+    *,
+    stop_after: int,
+    stop: Callable[[], None],
+    threads: int = 4,
+    timeout: float = 10.0,
+) -> list[str]:
+    """GET the paths on a few threads, and call ``stop()`` once ``stop_after`` were answered.
+
+    Returns the paths answered 200: requests refused or cut off because the server
+    was stopping are left out, as a browser would see them fail.
+    """
+    answered: list[str] = []
+    lock = threading.Lock()
+    enough = threading.Event()
+
+    def get(path: str) -> None:
+        try:
+            status, _ = _get(port, path, timeout)
+        except (OSError, http.client.HTTPException):
+            return  # refused or reset: the server is on its way down
+        if status == 200:
+            with lock:
+                answered.append(path)
+                if len(answered) >= stop_after:
+                    enough.set()
+
+    with ThreadPoolExecutor(threads) as pool:
+        futures = [pool.submit(get, path) for path in paths]
+        assert enough.wait(timeout * 3), f"only {len(answered)} of {stop_after} answered"
+        stop()
+        for future in futures:
+            future.result()
+    return answered
+
+
+def _get(port: int, path: str, timeout: float) -> tuple[int, str]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, response.read().decode()
+    finally:
+        connection.close()
 
 
 def run_script(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import signal
 import uuid
@@ -11,7 +12,7 @@ import pytest
 
 from databuddy_otel.devserver import DevServer
 from tests.deploy.outcome import expect_all_stored
-from tests.deploy.processes import Program, get_all, listening_port, python
+from tests.deploy.processes import Program, get_all, get_while_stopping, listening_port, python
 from tests.reliability.conftest import Scoreboard
 
 pytestmark = pytest.mark.skipif(
@@ -19,6 +20,8 @@ pytestmark = pytest.mark.skipif(
 )
 
 REQUESTS = 400
+#: Requests offered in the under-load test: more than a server answers before it stops.
+UNDER_LOAD = 2000
 
 
 @dataclass
@@ -74,3 +77,27 @@ def test_recycled_workers_deliver_everything(server: DevServer, scoreboard: Scor
     )
     assert run.workers > 4, "no worker was recycled"
     expect_all_stored(score, 2 * REQUESTS)
+
+
+def test_sigterm_under_load_delivers_every_answered_request(
+    server: DevServer, scoreboard: Scoreboard
+) -> None:
+    """SIGTERM while requests are in flight: every request answered 200 has both events stored."""
+    run = uuid.uuid4().hex[:8]
+    paths = [f"/hit/{run}-{n}" for n in range(UNDER_LOAD)]  # sent until the server is gone
+    env = {"DATABUDDY_API_URL": server.url, "DATABUDDY_CLIENT_ID": "deploy-gunicorn"}
+    command = python("-m", "gunicorn", "--bind", "127.0.0.1:0", "--workers", "4", "flask_app:app")
+    with Program(command, env=env) as gunicorn:
+        port = listening_port(gunicorn, r"Listening at: ")
+        stop = functools.partial(gunicorn.send_signal, signal.SIGTERM)
+        answered = get_while_stopping(port, paths, stop_after=REQUESTS // 2, stop=stop)
+        assert gunicorn.wait(timeout=20) == 0, gunicorn.output
+        assert "Traceback" not in gunicorn.output, gunicorn.output
+    sent = [f"{p.rpartition('/')[2]}.{kind}" for p in answered for kind in ("log", "track")]
+    score = scoreboard.record(
+        "gunicorn, 4 sync workers, SIGTERM with requests in flight",
+        sent,
+        server,
+        note=f"SIGTERM after {REQUESTS // 2} answers; {len(answered)} answered in all",
+    )
+    expect_all_stored(score, 2 * len(answered))
