@@ -26,6 +26,7 @@ app.conf.update(
     broker_transport_options={
         "data_folder_in": folder,
         "data_folder_out": folder,
+        "control_folder": os.path.join(folder, "control"),
         "polling_interval": 0.05,
     },
     broker_connection_retry_on_startup=True,
