@@ -33,9 +33,15 @@ from databuddy_otel import Databuddy
 
 TASKS = 4
 EVENTS_PER_TASK = 500
-OPTIONS = {"batch_size": 100, "batch_timeout": 60_000}
 
-_client: Databuddy | None = None
+
+def new_client() -> Databuddy:
+    return Databuddy(batch_size=100, batch_timeout=60_000)
+
+
+#: Made at import, before any pool forks, as an app's module-level client is; in the
+#: pool-lazy mode each worker makes its own instead.
+_client: Databuddy | None = None if sys.argv[1:2] == ["pool-lazy"] else new_client()
 
 
 def track_events(client: Databuddy, prefix: str, task: int) -> int:
@@ -54,7 +60,7 @@ def lazy_job(prefix: str, task: int) -> int:
     """A task that makes its worker's client the first time it runs."""
     global _client
     if _client is None:
-        _client = Databuddy(**OPTIONS)  # type: ignore[arg-type]
+        _client = new_client()
     return track_events(_client, prefix, task)
 
 
@@ -68,11 +74,8 @@ def process_target(prefix: str, task: int) -> None:
 
 
 def main(mode: str, prefix: str) -> None:
-    global _client
     fork = multiprocessing.get_context("fork")
     tasks = [(prefix, task) for task in range(TASKS)]
-    if mode != "pool-lazy":
-        _client = Databuddy(**OPTIONS)  # type: ignore[arg-type]
     if mode in ("pool", "pool-lazy"):
         pool = fork.Pool(TASKS)
         queued = pool.starmap(lazy_job if mode == "pool-lazy" else job, tasks, chunksize=1)
@@ -90,7 +93,7 @@ def main(mode: str, prefix: str) -> None:
         assert [c.exitcode for c in children] == [0] * TASKS, [c.exitcode for c in children]
         queued = []
     elif mode == "takeover":
-        assert _client.settings.spool_dir, "takeover needs DATABUDDY_SPOOL_DIR"
+        assert _client is not None and _client.settings.spool_dir, "needs DATABUDDY_SPOOL_DIR"
         # The spool thread delivers in the background; a flush() at once can return
         # early (tests/deploy/test_deploy_spool.py), so wait for the spool to drain.
         deadline = time.monotonic() + 20
