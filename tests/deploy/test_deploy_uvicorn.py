@@ -1,0 +1,82 @@
+"""uvicorn with several workers: the middleware's lifespan flush delivers what they queued."""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import signal
+import uuid
+
+import pytest
+
+from databuddy_otel.devserver import DevServer
+from tests.deploy.outcome import expect_all_stored
+from tests.deploy.processes import Program, get_all, get_while_stopping, listening_port, python
+from tests.reliability.conftest import Scoreboard
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("uvicorn") is None, reason="uvicorn is not installed"
+)
+
+REQUESTS = 400
+#: Requests offered in the under-load test: more than a server answers before it stops.
+UNDER_LOAD = 2000
+WORKERS = 2
+
+
+def _command() -> list[str]:
+    """uvicorn serving apps/asgi_app.py with WORKERS workers on a free port."""
+    return python(
+        "-m", "uvicorn", "asgi_app:app", "--host", "127.0.0.1", "--port", "0",
+        "--workers", str(WORKERS), "--no-access-log",
+    )  # fmt: skip
+
+
+def test_workers_deliver_everything_on_sigterm(server: DevServer, scoreboard: Scoreboard) -> None:
+    """2 workers, DatabuddyASGIMiddleware: SIGTERM to the uvicorn parent, every event stored once.
+
+    uvicorn's workers die by the re-raised SIGTERM after their graceful shutdown, so
+    no atexit hook runs in them: the lifespan shutdown is the only flush there is.
+    """
+    run = uuid.uuid4().hex[:8]
+    ids = [f"{run}-{n}" for n in range(REQUESTS)]
+    env = {"DATABUDDY_API_URL": server.url, "DATABUDDY_CLIENT_ID": "deploy-uvicorn"}
+    with Program(_command(), env=env) as uvicorn:
+        port = listening_port(uvicorn, r"Uvicorn running on ")
+        uvicorn.wait_for(r"Application startup complete", count=WORKERS)
+        pids = set(get_all(port, [f"/hit/{i}" for i in ids]))
+        before = len(server.events())
+        uvicorn.send_signal(signal.SIGTERM)
+        assert uvicorn.wait(timeout=20) == 0, uvicorn.output
+        assert "Traceback" not in uvicorn.output, uvicorn.output
+    after = len(server.events()) - before
+    score = scoreboard.record(
+        f"uvicorn, {WORKERS} workers, FastAPI + DatabuddyASGIMiddleware, SIGTERM",
+        ids,
+        server,
+        note=f"{len(pids)} workers served; {after} stored after SIGTERM",
+    )
+    expect_all_stored(score, REQUESTS)
+
+
+def test_sigterm_under_load_delivers_every_answered_request(
+    server: DevServer, scoreboard: Scoreboard
+) -> None:
+    """SIGTERM while requests are in flight: every request answered 200 has its event stored."""
+    run = uuid.uuid4().hex[:8]
+    paths = [f"/hit/{run}-{n}" for n in range(UNDER_LOAD)]  # sent until the server is gone
+    env = {"DATABUDDY_API_URL": server.url, "DATABUDDY_CLIENT_ID": "deploy-uvicorn"}
+    with Program(_command(), env=env) as uvicorn:
+        port = listening_port(uvicorn, r"Uvicorn running on ")
+        uvicorn.wait_for(r"Application startup complete", count=WORKERS)
+        stop = functools.partial(uvicorn.send_signal, signal.SIGTERM)
+        answered = get_while_stopping(port, paths, stop_after=REQUESTS // 2, stop=stop)
+        assert uvicorn.wait(timeout=20) == 0, uvicorn.output
+        assert "Traceback" not in uvicorn.output, uvicorn.output
+    score = scoreboard.record(
+        f"uvicorn, {WORKERS} workers, SIGTERM with requests in flight",
+        [p.rpartition("/")[2] for p in answered],
+        server,
+        note=f"SIGTERM after {REQUESTS // 2} answers; {len(answered)} answered in all",
+    )
+    expect_all_stored(score, len(answered))
