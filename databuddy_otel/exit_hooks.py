@@ -8,11 +8,15 @@ still delivers. Three hooks close them:
   gunicorn worker, SIGTERM turned into an exit by ``exit_on_sigterm``). The
   close runs on the exiting thread and starts no thread, so it works on
   Python 3.12+, which refuses new threads at interpreter shutdown.
-* a ``multiprocessing`` finalizer in forked children (``multiprocessing`` and
-  celery's ``billiard``): those children end with ``os._exit``, which runs no
-  ``atexit`` hook; the finalizer runs when the child ends normally (a pool
-  closed and joined, a ``Process`` whose target returns). A child killed
-  outright (``terminate()``, SIGKILL) runs nothing: that is the spool's job.
+* a ``multiprocessing`` finalizer in forked children: they end with
+  ``os._exit``, which runs no ``atexit`` hook; the finalizer runs when the
+  child ends normally (a pool closed and joined, a ``Process`` whose target
+  returns). A child killed outright (``terminate()``, SIGKILL) runs nothing:
+  that is the spool's job.
+* Celery's ``worker_process_shutdown`` signal in its prefork pool processes:
+  billiard ends them with ``os._exit`` before any finalizer, but Celery sends
+  that signal in the child first. (A bare ``billiard.Pool`` offers no such hook:
+  flush at the end of each task there.)
 * a client the application dropped: its queue is closed on a short-lived
   thread as soon as the client is garbage-collected, so per-request clients do
   not pile up threads.
@@ -36,6 +40,7 @@ logger = logging.getLogger("databuddy")
 
 #: Where multiprocessing-style packages keep their finalizer machinery.
 _MP_UTILS = ("multiprocessing.util", "billiard.util")
+_celery_connected = False
 
 _open: set[EventQueue] = set()
 _lock = threading.Lock()
@@ -56,6 +61,7 @@ def register(queue: EventQueue) -> None:
         _open.add(queue)
         _install_hooks()
     _finalize_in_pool_child()
+    _connect_celery()
 
 
 def unregister(queue: EventQueue) -> None:
@@ -108,6 +114,7 @@ def _install_hooks() -> None:
 
 
 def _before_fork() -> None:
+    _connect_celery()  # a Celery worker imports the app, then forks its pool
     # multiprocessing empties its finalizer registry in each child it starts, after
     # the os.fork hooks ran; its own after-fork registry is how to get one in.
     for name in _MP_UTILS:
@@ -124,6 +131,20 @@ def _in_pool_child_of(name: str) -> Any:
             util.Finalize(None, close_all, exitpriority=10)
 
     return register_finalizer
+
+
+def _connect_celery() -> None:
+    """Close every queue on Celery's ``worker_process_shutdown`` (once per process tree)."""
+    global _celery_connected
+    signals: Any = sys.modules.get("celery.signals")
+    if _celery_connected or signals is None:
+        return
+    _celery_connected = True
+    signals.worker_process_shutdown.connect(_on_celery_shutdown, weak=False)
+
+
+def _on_celery_shutdown(*args: Any, **kwargs: Any) -> None:
+    close_all()
 
 
 def _finalize_in_pool_child() -> None:

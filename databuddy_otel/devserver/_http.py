@@ -61,6 +61,9 @@ class IngestHTTPServer(ThreadingHTTPServer):
     """A threading HTTP server that can cut its open connections when stopping."""
 
     daemon_threads = True
+    # The socketserver default (5) drops connections when several clients, each with
+    # a few requests in flight, connect at once; they would retry a second later.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], state: IngestState) -> None:
         if ":" in address[0]:

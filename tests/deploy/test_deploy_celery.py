@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from databuddy_otel.devserver import DevServer
-from tests.deploy.outcome import EventsLost, expect_all_stored
+from tests.deploy.outcome import expect_all_stored
 from tests.deploy.processes import Program, python, run_script
 from tests.reliability.conftest import Scoreboard
 
@@ -22,13 +22,6 @@ pytestmark = pytest.mark.skipif(
 #: process when it stops, whatever the split between the two processes.
 TASKS = 250
 CONCURRENCY = 2
-
-BILLIARD_EXITS_WITHOUT_FINALIZERS = (
-    "billiard's pool processes end with os._exit() inside Worker._do_exit "
-    "(billiard/pool.py), so Process._bootstrap never reaches util._exit_function() and "
-    "the Finalize(close_all) that exit_hooks registers through billiard.util never runs: "
-    "events still queued in a pool process at warm shutdown are lost"
-)
 
 
 def _run_worker(server: DevServer, tmp_path: Path, **env: str) -> tuple[list[str], str]:
@@ -60,7 +53,6 @@ def _run_worker(server: DevServer, tmp_path: Path, **env: str) -> tuple[list[str
     return [f"{prefix}-{n}" for n in range(TASKS)], f"{after} stored after SIGTERM"
 
 
-@pytest.mark.xfail(raises=EventsLost, strict=True, reason=BILLIARD_EXITS_WITHOUT_FINALIZERS)
 def test_warm_shutdown_delivers_everything(
     server: DevServer, scoreboard: Scoreboard, tmp_path: Path
 ) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from databuddy_otel.devserver import DevServer
-from tests.deploy.outcome import EventsLost, expect_all_stored
+from tests.deploy.outcome import expect_all_stored
 from tests.deploy.processes import run_script
 from tests.reliability.conftest import Scoreboard
 
@@ -18,17 +18,7 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the spool's fil
 EVENTS = 2000
 OWN_EVENTS = 100
 
-FLUSH_STOPS_WHEN_A_ROUND_FEEDS_NOTHING = (
-    "EventQueue.flush() (databuddy_otel/event_queue.py) leaves its loop as soon as one "
-    "round's spool.feed() takes nothing ('if left or not spooled or not fed ...: break'), "
-    "which happens whenever the memory queue is full at that moment (room() == 0), here "
-    "with the process's own events in flight; it then reports 'flush timed out after 20s' "
-    "at once, and close() at exit does not feed the spool either: the events waiting on "
-    "disk stay there, undelivered by this process"
-)
 
-
-@pytest.mark.xfail(raises=EventsLost, strict=True, reason=FLUSH_STOPS_WHEN_A_ROUND_FEEDS_NOTHING)
 def test_next_process_flush_delivers_what_the_last_one_left(
     server: DevServer, scoreboard: Scoreboard, tmp_path: Path
 ) -> None:
