@@ -218,6 +218,8 @@ class Page:
         if block.language == "python":
             self._python(example, block, source)
         elif block.mode == "run":
+            if "databuddy-devserver" in block.source:  # it starts a server of its own
+                source = re.sub(rf"\b{DOCUMENTED_PORT}\b", str(free_port()), block.source)
             self._shell(example, source)
         elif block.mode == "background":
             self._background(example, block.source)
@@ -263,19 +265,24 @@ class Page:
         return env
 
     def _shell(self, example: Example, source: str) -> None:
-        process = subprocess.Popen(
-            ["bash", "-euo", "pipefail", "-c", source],
-            cwd=self.workdir,
-            env=self._environment(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-        try:
-            output, _ = process.communicate(timeout=60)
-        finally:
-            _kill_group(process)
+        # Output to a file, not a pipe: a job the block puts in the background keeps a
+        # pipe open after the block ends.
+        log = self.workdir / f".shell-{example.line}.log"
+        with open(log, "w", encoding="utf-8") as out:
+            process = subprocess.Popen(
+                ["bash", "-euo", "pipefail", "-c", source],
+                cwd=self.workdir,
+                env=self._environment(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                text=True,
+                start_new_session=True,
+            )
+            try:
+                process.wait(timeout=60)
+            finally:
+                _kill_group(process)
+        output = log.read_text(encoding="utf-8")
         if process.returncode != 0:
             raise AssertionError(
                 f"{example.path}:{example.line}: the shell block exited {process.returncode}:\n"
