@@ -16,8 +16,8 @@ marker                                        what the runner does
 ``<!-- doc-test: pytest -->``                 writes the block to a test file and runs pytest on
                                               it, in a subprocess: its tests must pass
 ``<!-- doc-test: run -->`` (shell)            runs the block with bash; it must exit 0
-``<!-- doc-test: background -->`` (shell)     starts a long-running command (a ``databuddy-devserver``)
-                                              for the rest of the page
+``<!-- doc-test: background -->`` (shell)     starts a long-running command (a dev server) for
+                                              the rest of the page
 ``<!-- doc-test: not-run: REASON -->``        (shell) shown only; required on a shell block that
                                               starts the dev server or an example without running
 (none, shell)                                 shown only (``pip install``, ``export`` ...)
@@ -36,6 +36,7 @@ without ``from __future__ import annotations`` fails on every interpreter.
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import logging
 import os
@@ -164,7 +165,7 @@ def free_port() -> int:
 
 def _http_event_count(url: str) -> int:
     try:
-        with urllib.request.urlopen(f"{url}/events", timeout=5) as answer:  # noqa: S310
+        with urllib.request.urlopen(f"{url}/events", timeout=5) as answer:
             return len(json.load(answer))
     except OSError:
         return 0
@@ -191,10 +192,8 @@ class Page:
         total = sum(self.stopped_counts.values())
         for server in self.servers:
             if id(server) not in self.stopped_counts:
-                try:
+                with contextlib.suppress(RuntimeError):  # not started
                     total += len(server.events())
-                except RuntimeError:  # not started
-                    pass
         return total + sum(_http_event_count(url) for url in self.cli_urls)
 
     def settle(self, namespace: dict[str, Any]) -> None:
@@ -305,7 +304,9 @@ class Page:
         assert process.stdout is not None
         first = process.stdout.readline()
         if process.poll() is not None or not first:
-            raise AssertionError(f"{example.path}:{example.line}: {command!r} did not start: {first}")
+            raise AssertionError(
+                f"{example.path}:{example.line}: {command!r} did not start: {first}"
+            )
         url = f"http://127.0.0.1:{port}"
         self.cli_urls.append(url)
         self.port_target = port  # later blocks' 8910 is this server
@@ -326,7 +327,8 @@ class Page:
         if done.returncode != 0:
             lines = ", ".join(str(line) for line, _ in self.pytest_files)
             raise AssertionError(
-                f"{self.path}: the pytest blocks (lines {lines}) failed:\n{done.stdout}{done.stderr}"
+                f"{self.path}: the pytest blocks (lines {lines}) failed:\n"
+                f"{done.stdout}{done.stderr}"
             )
 
     def close(self) -> None:
@@ -343,10 +345,9 @@ def _kill_group(process: subprocess.Popen[str]) -> None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(5)
     elif process.returncode is not None:
-        try:  # a background job the block started may still run in the group
+        # A background job the block started may still run in the group.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGTERM)
-        except (ProcessLookupError, PermissionError):
-            pass
     if process.stdout is not None:
         process.stdout.close()
 
@@ -419,10 +420,8 @@ def run_page(path: Path, workdir: Path, setenv: Callable[[str, str], None]) -> P
 
     def stop(server: DevServer) -> None:
         if page is not None and server in page.servers and id(server) not in page.stopped_counts:
-            try:
+            with contextlib.suppress(RuntimeError):
                 page.stopped_counts[id(server)] = len(server.events())
-            except RuntimeError:
-                pass
         original_stop(server)
 
     server = DevServer(port=free_port()).start()

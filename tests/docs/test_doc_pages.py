@@ -36,9 +36,7 @@ def _isolate(monkeypatch: pytest.MonkeyPatch, workdir: Path) -> None:
 
 
 @pytest.mark.parametrize("path", pages(), ids=lambda p: str(p.relative_to(ROOT)))
-def test_page_runs_as_written(
-    path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_page_runs_as_written(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each block runs in order; each one that sends makes the page's server store an event."""
     _isolate(monkeypatch, tmp_path)
     run_page(path, tmp_path, monkeypatch.setenv)
@@ -74,9 +72,7 @@ def _page(tmp_path: Path, text: str) -> Path:
     return page
 
 
-def test_a_sample_that_sends_nothing_fails(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_sample_that_sends_nothing_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A block that builds a client but tracks nothing fails, naming its line."""
     page = _page(
         tmp_path,
