@@ -8,11 +8,15 @@ still delivers. Three hooks close them:
   gunicorn worker, SIGTERM turned into an exit by ``exit_on_sigterm``). The
   close runs on the exiting thread and starts no thread, so it works on
   Python 3.12+, which refuses new threads at interpreter shutdown.
-* a ``multiprocessing`` finalizer in forked children (``multiprocessing`` and
-  celery's ``billiard``): those children end with ``os._exit``, which runs no
-  ``atexit`` hook; the finalizer runs when the child ends normally (a pool
-  closed and joined, a ``Process`` whose target returns). A child killed
-  outright (``terminate()``, SIGKILL) runs nothing: that is the spool's job.
+* a ``multiprocessing`` finalizer in forked children (registered through
+  ``multiprocessing.util`` and, when loaded, celery's ``billiard.util``): those
+  children end with ``os._exit``, which runs no ``atexit`` hook; the finalizer
+  runs when the child ends normally (a pool closed and joined, a ``Process``
+  whose target returns). A child killed outright (``terminate()``, SIGKILL)
+  runs nothing: that is the spool's job. Celery's prefork pool processes do not
+  run it either: billiard's ``Worker._do_exit`` calls ``os._exit`` before
+  ``util._exit_function`` runs, so Celery needs a ``worker_process_shutdown``
+  handler that calls ``client.flush()``.
 * a client the application dropped: its queue is closed on a short-lived
   thread as soon as the client is garbage-collected, so per-request clients do
   not pile up threads.
