@@ -146,6 +146,7 @@ class DatabuddyHandler(logging.Handler):
         return bool(rv)
 
     def emit(self, record: logging.LogRecord) -> None:
+        """Track ``record`` if it is tagged (called by ``logging`` only through ``handle``)."""
         tags = self._tags(record)
         if tags is not None:
             self._emit(record, tags)

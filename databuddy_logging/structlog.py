@@ -1,7 +1,8 @@
 """``DatabuddyProcessor``: tagged structlog events become Databuddy custom events.
 
-structlog is optional (``pip install 'databuddy-otel[structlog]'``): this module
-imports without it, and building the processor says what to install.
+structlog is optional (the ``structlog`` extra: ``pip install '.[structlog]'`` in a
+checkout of this package, or ``pip install structlog``): this module imports
+without it, and building the processor says what to install.
 """
 
 from __future__ import annotations

@@ -49,11 +49,70 @@ _response = tuple.__new__
 
 
 class Databuddy:
-    """Send custom events to Databuddy; see docs/client.md for every option.
+    """Send custom events to Databuddy: ``track``, ``batch``, ``flush`` as the Node SDK names them.
 
     >>> client = Databuddy(client_id="...")           # doctest: +SKIP
     >>> client.track(name="user_signup", properties={"plan": "pro"})  # doctest: +SKIP
     EventResponse(success=True, event_id='...', error=None)
+
+    Every argument is keyword-only and checked here; after construction no method
+    raises. Thread-safe, and usable after ``fork`` (a child starts with an empty
+    queue of its own). Every open client is flushed at interpreter exit.
+
+    Args:
+        client_id: The website's client id. Environment: ``DATABUDDY_CLIENT_ID``.
+        api_key: An API key with the ``track:events`` scope (``/track`` only).
+            Environment: ``DATABUDDY_API_KEY``. With neither credential, the client
+            is disabled and logs one WARNING.
+        api_url: The ingest server's base address. Environment: ``DATABUDDY_API_URL``;
+            default ``https://basket.databuddy.cc``.
+        protocol: ``"track"`` (``POST /track``) or ``"legacy"`` (``POST /`` and ``/batch``).
+        website_id: ``websiteId`` stamped on every event (``protocol="track"``), for
+            keys that cover several websites.
+        namespace: Default ``namespace`` of events that set none.
+        source: Default ``source`` of events that set none.
+        debug: Log every send at DEBUG and every refusal at WARNING.
+            Environment: ``DATABUDDY_DEBUG``.
+        logger: Where the client logs: a ``logging.Logger``, a ``LoggerAdapter``, or
+            any object with ``debug``/``info``/``warning``/``error`` methods.
+            Default: the ``databuddy`` logger.
+        enable_batching: Queue events and send them in batches from background
+            threads; when off, ``track()`` sends on the calling thread.
+        batch_size: Events that trigger a send (at most 100).
+        batch_timeout: **Milliseconds** a partial batch may wait.
+        max_queue_size: Events held in memory at most.
+        max_concurrent_requests: Requests in flight at once (order across requests
+            is not guaranteed).
+        enable_deduplication: Skip events whose caller-chosen ``eventId`` was
+            delivered or is on its way.
+        max_deduplication_cache_size: Delivered ids remembered for that.
+        middleware: Callables ``fn(event) -> event | None`` run on every event.
+        timeout: Seconds for one HTTP request.
+        retry_deadline: Seconds a group of events may be retried; also the default
+            timeout of :meth:`flush`.
+        disabled: Check events but send nothing. Environment: ``DATABUDDY_DISABLED``.
+        on_queue_full: ``"block"`` (wait for room while the server answers, at most
+            ``timeout`` + 1 s) or ``"drop"`` (refuse at once).
+        on_undelivered: Called with a list of :class:`~databuddy_otel.Undelivered`
+            for every event that will never arrive; keep it short.
+        shutdown_timeout: Seconds :meth:`shutdown` and the exit flush may take.
+        spool_dir: A directory for the write-ahead spool (POSIX).
+            Environment: ``DATABUDDY_SPOOL_DIR``.
+        spool_max_bytes: Bound of this process's spool files; past it, events are
+            refused as ``spool_full``.
+        spool_fsync: ``"interval"`` (about once a second), ``"always"`` or ``"never"``.
+        verify: TLS verification: ``True``, ``False`` or a CA bundle path.
+        transport: A replacement HTTP stack (see :class:`databuddy_otel.transport.Transport`).
+
+    Raises:
+        ValueError: A bad setting: a blank credential, an unknown ``protocol``,
+            ``on_queue_full`` or ``spool_fsync``, an ``api_url`` without ``http://``
+            or ``https://``, a non-positive number, ``protocol="legacy"`` without a
+            client id, a ``DATABUDDY_DEBUG``/``DATABUDDY_DISABLED`` value that is not
+            a boolean, or ``spool_dir`` on a system without ``fcntl``. The message
+            names the argument or variable.
+        TypeError: An ``async`` or non-callable middleware, or a ``logger`` that
+            lacks a logging method.
     """
 
     def __init__(
@@ -327,9 +386,11 @@ class Databuddy:
         self._enricher.globals = {**self._enricher.globals, **properties}
 
     def get_global_properties(self) -> dict[str, Any]:
+        """A copy of the properties sent with every event."""
         return dict(self._enricher.globals)
 
     def clear_global_properties(self) -> None:
+        """Stop adding global properties to events."""
         self._enricher.globals = {}
 
     def add_middleware(self, middleware: config.Middleware) -> None:
@@ -341,6 +402,7 @@ class Databuddy:
         self._enricher.middleware.append(check_middleware(middleware))
 
     def clear_middleware(self) -> None:
+        """Remove every middleware, those given to the constructor included."""
         self._enricher.middleware = []
 
     def get_deduplication_cache_size(self) -> int:

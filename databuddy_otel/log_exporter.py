@@ -52,6 +52,12 @@ class DatabuddyLogExporter(outlet.OutletExporter, LogRecordExporter):
         self._shut_down = False
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+        """Send the tagged records of ``batch``; never raises.
+
+        ``SUCCESS`` when every event was accepted (or there was none), ``FAILURE``
+        when some were not (they are counted in :meth:`stats` and reported to
+        ``on_undelivered``) or the exporter is shut down.
+        """
         if self._shut_down:
             return LogRecordExportResult.FAILURE
         try:
@@ -95,6 +101,7 @@ class DatabuddyBaggageLogProcessor(LogRecordProcessor):
     """
 
     def on_emit(self, log_record: ReadWriteLogRecord) -> None:
+        """Copy missing Databuddy entries of the record's baggage into a tagged record."""
         try:
             record = log_record.log_record
             attributes = record.attributes
@@ -117,7 +124,8 @@ class DatabuddyBaggageLogProcessor(LogRecordProcessor):
             logger.exception("Copying Databuddy baggage into a log record failed")
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        """Nothing is buffered here: ``True`` at once."""
         return True
 
     def shutdown(self) -> None:
-        pass
+        """Nothing to release."""

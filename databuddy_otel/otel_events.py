@@ -34,8 +34,9 @@ to the tracer provider (spans, at start) and
 :class:`~databuddy_otel.log_exporter.DatabuddyBaggageLogProcessor` to the logger
 provider *before* the exporter's processor (log records, at emit). A log record
 exported with its context still attached (``SimpleLogRecordProcessor``) has its
-baggage read directly. ``databuddy.event_id`` has no fallback: an id shared by
-several events would make the server keep only one of them.
+baggage read directly. ``databuddy.event_id`` has no fallback: events sharing an
+id would be deduplicated by the client (``/track`` itself does not deduplicate,
+the legacy endpoint keeps one event per ``eventId`` for 24 hours).
 
 **Log record bodies.** A mapping body contributes properties (attributes win
 on a clash; keys starting with ``databuddy.`` are ignored); any other body,

@@ -188,6 +188,7 @@ class OutletExporter:
     _shut_down: bool
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        """``True`` at once: each ``export()`` has sent its events before it returned."""
         # Nothing is buffered here: each export() sends before it returns.
         return True
 

@@ -72,6 +72,7 @@ class AlwaysRecordSampler(Sampler):
         links: Sequence[Link] | None = None,
         trace_state: TraceState | None = None,
     ) -> SamplingResult:
+        """The delegate's decision, with ``DROP`` turned into ``RECORD_ONLY``."""
         result = self._delegate.should_sample(
             parent_context, trace_id, name, kind, attributes, links, trace_state
         )
@@ -80,6 +81,7 @@ class AlwaysRecordSampler(Sampler):
         return result
 
     def get_description(self) -> str:
+        """``AlwaysRecordSampler{<the delegate's description>}``."""
         return f"AlwaysRecordSampler{{{self._delegate.get_description()}}}"
 
 
@@ -114,10 +116,12 @@ class DatabuddySpanProcessor(DatabuddyBaggageProcessor):
         self._shut_down = False
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        """Copy Databuddy ids from the baggage onto the span (unless ``copy_baggage=False``)."""
         if self._copy_baggage:
             super().on_start(span, parent_context)
 
     def on_end(self, span: ReadableSpan) -> None:
+        """Track each tagged event of the ended span through the client; never raises."""
         if not span.events or self._shut_down:
             return
         try:

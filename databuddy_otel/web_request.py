@@ -38,7 +38,9 @@ NO_IDS: Ids = (None, None)
 class Tracker(Protocol):
     """What the middleware needs of its client: a ``track()`` like ``Databuddy.track``."""
 
-    def track(self, event: Any = None, /, **fields: Any) -> Any: ...
+    def track(self, event: Any = None, /, **fields: Any) -> Any:
+        """Track one event, as :meth:`databuddy_otel.Databuddy.track` does."""
+        ...
 
 
 def ids_from_headers(headers: Mapping[str, str]) -> Ids:

@@ -4,8 +4,8 @@ OpenTelemetry's zero-code setup builds the Databuddy exporters from the
 environment (the ``databuddy`` entry points), so tagged span events and tagged
 OpenTelemetry log events reach Databuddy::
 
-    pip install databuddy-otel opentelemetry-distro
-    DATABUDDY_CLIENT_ID=your-website-id \\
+    pip install /path/to/databuddy-otel opentelemetry-distro   # from a checkout
+    DATABUDDY_CLIENT_ID=your-client-id \\
     OTEL_TRACES_EXPORTER=databuddy OTEL_LOGS_EXPORTER=databuddy OTEL_METRICS_EXPORTER=none \\
     opentelemetry-instrument python examples/otel_instrument_app.py
 

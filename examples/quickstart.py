@@ -82,7 +82,7 @@ def send_through_front_doors(client: Databuddy, server_url: str) -> int:
         from databuddy_logging.structlog import DatabuddyProcessor
     except ImportError:
         print("structlog is not installed: skipping its event")
-        print("  (pip install 'databuddy-otel[structlog]' adds it)")
+        print("  (pip install '.[structlog]' in the checkout adds it)")
     else:
         slog = structlog.wrap_logger(
             structlog.ReturnLogger(), processors=[DatabuddyProcessor(client, strip=True)]

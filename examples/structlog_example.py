@@ -3,7 +3,7 @@
 Starts a local ingest server, logs a few events (only those with ``db_props`` or
 ``db_event=True`` are tracked; ids bound with ``bind_contextvars`` apply to every
 event), flushes, and prints what the server stored. Needs structlog
-(``pip install 'databuddy-otel[structlog]'``). Run it with
+(``pip install '.[structlog]'`` in the checkout). Run it with
 ``python examples/structlog_example.py``.
 """
 

@@ -44,6 +44,8 @@ def test_every_page_ends_with_a_verify_step() -> None:
         "protocol.md",
         "logging.md",
         "structlog.md",
+        "production.md",
+        "architecture.md",
     ]
     for page in how_tos:
         text = (ROOT / "docs" / page).read_text(encoding="utf-8")
