@@ -22,7 +22,10 @@ __all__ = ["DatabuddyProcessor"]
 
 _log = logging.getLogger("databuddy")
 
-INSTALL_HINT = "pip install 'databuddy-otel[structlog]'"
+INSTALL_HINT = (
+    "pip install structlog (or the package's structlog extra: pip install '.[structlog]' "
+    "in a checkout)"
+)
 
 DEFAULT_RECORD_FIELDS = ("logger", "level", "exception")
 

@@ -18,8 +18,18 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from databuddy_otel.delivery import Failure
+
 #: The epoch of events taken back from the spool.
 SPOOLED_EPOCH = -1
+
+
+class SpoolFull(Exception):
+    """Raised by the spool when ``spool_max_bytes`` leaves no room for an event."""
+
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
 
 
 class Room:

@@ -319,9 +319,11 @@ class Databuddy:
             slots.append(prepared)
         to_send = [s for s in slots if not isinstance(s, EventResponse)]
         queue = self._queue
-        sent = iter(queue.send_now(to_send, single=False) if queue and to_send else [])
-        results = [s if isinstance(s, EventResponse) else next(sent) for s in slots]
-        return BatchEventResponse.of(results)
+        sent = queue.send_now(to_send, single=False) if queue and to_send else []
+        answers = iter(sent)
+        results = [s if isinstance(s, EventResponse) else next(answers) for s in slots]
+        # processed: what the server accepted, not duplicates skipped or events dropped
+        return BatchEventResponse.of(results, processed=sum(1 for r in sent if r.success))
 
     async def abatch(
         self, events: Iterable[BatchEventInput | Mapping[str, Any]]

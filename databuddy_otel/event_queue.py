@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from databuddy_otel import exit_hooks
-from databuddy_otel.admission import SPOOLED_EPOCH, Room
+from databuddy_otel.admission import SPOOLED_EPOCH, Room, SpoolFull
 from databuddy_otel.config import Settings
 from databuddy_otel.delivery import (
     OUTAGE_GRACE,
@@ -60,14 +60,6 @@ if TYPE_CHECKING:
     from databuddy_otel.spool import Spool, SpoolRef
 
 CLOSED_MESSAGE = "client is shut down"
-
-
-class SpoolFull(Exception):
-    """Raised by the spool when ``spool_max_bytes`` leaves no room for an event."""
-
-    def __init__(self, failure: Failure) -> None:
-        super().__init__(failure.message)
-        self.failure = failure
 
 
 def _body(item: Item) -> str:

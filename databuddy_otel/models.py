@@ -77,6 +77,10 @@ class CustomEventInput(TypedDict):
     namespace: NotRequired[Optional[str]]
     source: NotRequired[Optional[str]]
     websiteId: NotRequired[Optional[str]]
+    #: SDK 2.6, ``/track`` only.
+    profileId: NotRequired[Optional[str]]
+    #: ``True``, ``False`` or ``"auto"``; SDK 2.6, ``/track`` only.
+    anonymizeVisitorIds: NotRequired[Optional[Union[bool, str]]]
 
 
 class BatchEventInput(CustomEventInput):
@@ -107,9 +111,14 @@ class BatchEventResponse:
     error: Optional[str] = None
 
     @classmethod
-    def of(cls, results: list[EventResponse]) -> BatchEventResponse:
-        """Success when every event succeeded; ``error`` is the first failure's."""
-        processed = sum(1 for r in results if r.success)
+    def of(cls, results: list[EventResponse], processed: int | None = None) -> BatchEventResponse:
+        """Success when every event succeeded; ``error`` is the first failure's.
+
+        ``processed`` defaults to the successes: pass it when some of them were
+        never sent (a duplicate skipped, an event a middleware dropped).
+        """
+        if processed is None:
+            processed = sum(1 for r in results if r.success)
         failed = next((r.error for r in results if not r.success), None)
         return cls(failed is None, processed, results, failed)
 

@@ -351,6 +351,20 @@ def test_processed_counts_only_accepted_events(server: DevServer, make_client: M
     assert (result.success, result.processed, len(result.results)) == (False, 2, 3)
 
 
+def test_processed_never_counts_events_that_were_not_sent(
+    server: DevServer, make_client: MakeClient
+) -> None:
+    """A duplicate skipped, an event a middleware dropped, a disabled client: not processed."""
+    client = make_client(middleware=[lambda e: None if e["name"] == "dropped" else e])
+    result = client.batch(
+        [{"name": "a", "eventId": "same"}, {"name": "b", "eventId": "same"}, {"name": "dropped"}]
+    )
+    assert (result.success, result.processed) == (True, 1)
+    assert len(server.events()) == 1
+    disabled = make_client(disabled=True).batch([{"name": "nowhere"}])
+    assert (disabled.success, disabled.processed) == (True, 0)
+
+
 def test_an_unknown_api_key_names_the_likely_cause(server: DevServer) -> None:
     """A 403 says to check the API key and its scope."""
     with DevServer(api_keys=["dbdy_right"]) as keyed:

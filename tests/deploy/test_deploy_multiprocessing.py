@@ -35,6 +35,19 @@ class Jobs:
         return f"queued when each task returned: {queued}; script ran {self.seconds:.1f} s"
 
 
+def _settled(server: DevServer) -> list[dict[str, object]]:
+    """The stored events once requests a killed process left in flight have landed."""
+    events = server.events()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        time.sleep(0.2)  # the count must hold still this long: nothing else says it is done
+        later = server.events()
+        if len(later) == len(events):
+            return later
+        events = later
+    return events
+
+
 def _run_jobs(server: DevServer, mode: str, **env: str) -> Jobs:
     """Run apps/pool_jobs.py MODE against ``server``."""
     prefix = uuid.uuid4().hex[:8]
@@ -97,7 +110,7 @@ def test_pool_context_manager_with_a_spool(
     """
     spool = {"DATABUDDY_SPOOL_DIR": str(tmp_path / "spool")}
     jobs = _run_jobs(server, "pool-with", **spool)
-    first = Counter(e["eventId"] for e in server.events())
+    first = Counter(e["eventId"] for e in _settled(server))
     environ = {"DATABUDDY_API_URL": server.url, "DATABUDDY_CLIENT_ID": "deploy-jobs", **spool}
     takeover = run_script("pool_jobs.py", "takeover", "-", env=environ)
     assert takeover.returncode == 0, takeover.stdout + takeover.stderr
