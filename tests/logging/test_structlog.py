@@ -171,7 +171,7 @@ def test_missing_structlog_gives_an_install_hint(
     monkeypatch.setitem(sys.modules, "structlog", None)
     try:
         module = importlib.reload(db_structlog)
-        with pytest.raises(ImportError, match=r"pip install 'databuddy-otel\[structlog\]'"):
+        with pytest.raises(ImportError, match=r"pip install structlog"):
             module.DatabuddyProcessor(client)
     finally:
         monkeypatch.undo()
