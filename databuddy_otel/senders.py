@@ -3,8 +3,16 @@
 The queue's worker hands over events with :meth:`Senders.put`. Up to
 ``max_concurrent_requests`` sender threads each take a request's worth (up to
 100 events and 1 MiB, oldest first: with a backlog every request is full) and
-deliver it; one chunk's retries and backoff never hold up the others. Threads
-start on demand, so a quiet client keeps one.
+deliver it; one chunk's retries and backoff never hold up the others.
+
+Requests stay full: while another request is in flight, a sender waits for a
+full chunk (or at most :data:`PARTIAL_WAIT`) rather than send a few events,
+since each request costs about the same CPU, under the GIL, whatever it carries.
+Threads start on demand: a new sender starts when a full chunk waits, no sender
+is idle, and every request in flight has been out for :data:`SLOW_REQUEST` or
+more. A server that answers at once is served best by one or two senders (more
+would only compete with the application for the GIL); one far away (20 to 150
+ms over the internet), or retrying, by several.
 
 A thread that has to finish the work itself (the exit flush, where Python 3.12
 refuses to start threads) takes chunks with :meth:`Senders.help`. At the end of
@@ -32,6 +40,11 @@ Errors = list[Optional[Failure]]
 
 #: Seconds an idle sender waits for work before it checks again.
 _IDLE_WAIT = 5.0
+#: How long a sender waits for a full chunk while another request is in flight.
+PARTIAL_WAIT = 0.1
+#: A request out this long is slow: waiting on the network, not on the GIL (whose
+#: switch interval is 5 ms), so another sender may start beside it.
+SLOW_REQUEST = 0.02
 
 
 class Senders(Generic[Item]):
@@ -63,6 +76,8 @@ class Senders(Generic[Item]):
         self._changed = threading.Condition(self._lock)
         self._ready: deque[Item] = deque()
         self._in_flight: dict[int, list[Item]] = {}
+        self._newest_start = 0.0  # when the newest request in flight started
+        self._last_took = 0.0  # how long the last request to finish took
         self._next_token = 0
         self._workers: list[threading.Thread] = []
         self._threads = 0
@@ -79,16 +94,25 @@ class Senders(Generic[Item]):
         """Add events to send (oldest first); wake or start a sender."""
         if self._pid != os.getpid():
             self.reset_after_fork()
-        start = False
         with self._lock:
             self._ready.extend(items)
             if self._idle:
                 self._changed.notify()
-            elif self._threads < self._max_threads and not self._closed:
+                return
+            start = self._threads == 0 or self._needs_another()
+            if start:
                 self._threads += 1
-                start = True
         if start:
             self._start_thread()
+
+    def _needs_another(self) -> bool:
+        """Under the lock: a full chunk waits, none is idle, and the requests are slow."""
+        if self._threads >= self._max_threads or self._closed or self._idle:
+            return False
+        if len(self._ready) < MAX_EVENTS_PER_REQUEST:
+            return False
+        now = time.monotonic()
+        return now - self._newest_start >= SLOW_REQUEST or self._last_took >= SLOW_REQUEST
 
     def _start_thread(self) -> None:
         try:
@@ -127,6 +151,7 @@ class Senders(Generic[Item]):
         token = self._next_token
         self._next_token += 1
         self._in_flight[token] = chunk
+        self._newest_start = time.monotonic()
         return token, chunk
 
     def _run(self) -> None:
@@ -134,21 +159,47 @@ class Senders(Generic[Item]):
         lock = self._lock
         while True:
             with lock:
+                if not self._wait_for_work():
+                    self._threads -= 1
+                    return
                 taken = self._take()
-                while taken is None:
-                    if self._closed:
-                        self._threads -= 1
-                        return
-                    self._idle += 1
-                    self._changed.wait(_IDLE_WAIT)
-                    self._idle -= 1
-                    taken = self._take()
-            self._send(taken, None)
+                # A slow link with a backlog: one more sender for the chunks still waiting.
+                another = self._needs_another()
+                if another:
+                    self._threads += 1
+            if another:
+                self._start_thread()
+            if taken is not None:
+                self._send(taken, None)
+
+    def _wait_for_work(self) -> bool:
+        """Under the lock: wait until a chunk is due; ``False`` when closed and idle."""
+        partial_since: float | None = None
+        while True:
+            ready = self._ready
+            if ready:
+                if len(ready) >= MAX_EVENTS_PER_REQUEST or not self._in_flight:
+                    return True
+                now = time.monotonic()
+                if partial_since is None:
+                    partial_since = now
+                elif now - partial_since >= PARTIAL_WAIT:
+                    return True
+                timeout = PARTIAL_WAIT - (now - partial_since)
+            elif self._closed:
+                return False
+            else:
+                partial_since, timeout = None, _IDLE_WAIT
+            self._idle += 1
+            self._changed.wait(timeout)
+            self._idle -= 1
 
     def _send(self, taken: tuple[int, list[Item]], deadline: float | None) -> None:
         token, chunk = taken
+        started = time.monotonic()
         errors = self._deliver(chunk, deadline)
         with self._lock:
+            self._last_took = time.monotonic() - started
             mine = self._in_flight.pop(token, None) is not None
             self._changed.notify_all()
         if mine:
