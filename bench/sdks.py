@@ -202,6 +202,29 @@ class RequestsPerEvent:
         self.session.close()
 
 
+class Floor:
+    """No SDK: ``json.dumps`` of the properties and nothing else, the floor any SDK's
+    call stands on (how slow a cold call is on this machine)."""
+
+    label = "json.dumps only (floor)"
+    path = "/none"
+
+    def __init__(self, url: str, *, capacity: int | None) -> None:
+        dumps = json.dumps
+
+        def send(props: dict[str, Any]) -> bool:
+            dumps({"name": EVENT, "properties": props})
+            return True
+
+        self.send = send
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 ADAPTERS: dict[str, Callable[..., Adapter]] = {
     "databuddy": Databuddy,
     "databuddy-spool": DatabuddySpool,
@@ -209,6 +232,7 @@ ADAPTERS: dict[str, Callable[..., Adapter]] = {
     "segment": Segment,
     "posthog": Posthog,
     "requests": RequestsPerEvent,
+    "floor": Floor,
 }
 LABELS = {
     "databuddy": Databuddy.label,
@@ -217,6 +241,7 @@ LABELS = {
     "segment": Segment.label,
     "posthog": Posthog.label,
     "requests": RequestsPerEvent.label,
+    "floor": Floor.label,
 }
 
 #: What ``import`` costs for each SDK (the import-time scenario).

@@ -11,9 +11,10 @@ Endpoints:
   counts its events under the path (query string dropped): a JSON array counts its
   length, an object with a ``batch`` array counts that, any other object counts 1.
   The answer is the success body the SDK posting to that path expects.
-* ``GET /count``: ``{"total", "paths", "requests", "errors", "reached_ns"}`` where
-  ``reached_ns`` is the ``time.monotonic_ns()`` at which ``total`` first reached the
-  target set by the last reset (CLOCK_MONOTONIC is shared by every process on Linux).
+* ``GET /count``: ``{"total", "paths", "requests", "errors", "reached_ns", "last_ns"}``
+  where ``reached_ns`` is the ``time.monotonic_ns()`` at which ``total`` first reached
+  the target set by the last reset, and ``last_ns`` when the last events arrived
+  (CLOCK_MONOTONIC is shared by every process on Linux).
 * ``POST /reset?target=N&delay_ms=D``: zero the counters, set the target, and answer
   every later upload ``D`` ms late (an emulated network round trip; events are counted
   on arrival, the answer leaves ``D`` ms later; several uploads wait in parallel).
@@ -69,11 +70,13 @@ class Counts:
         self.errors = 0
         self.target = target
         self.reached_ns: int | None = None
+        self.last_ns: int | None = None
 
     def add(self, path: str, events: int) -> None:
         self.paths[path] += events
         self.total += events
         self.requests += 1
+        self.last_ns = time.monotonic_ns()
         if self.reached_ns is None and self.target and self.total >= self.target:
             self.reached_ns = time.monotonic_ns()
 
@@ -85,6 +88,7 @@ class Counts:
                 "requests": self.requests,
                 "errors": self.errors,
                 "reached_ns": self.reached_ns,
+                "last_ns": self.last_ns,
             }
         ).encode()
 

@@ -8,11 +8,16 @@ deliver it; one chunk's retries and backoff never hold up the others.
 Requests stay full: while another request is in flight, a sender waits for a
 full chunk (or at most :data:`PARTIAL_WAIT`) rather than send a few events,
 since each request costs about the same CPU, under the GIL, whatever it carries.
-Threads start on demand: a new sender starts when a full chunk waits, no sender
-is idle, and every request in flight has been out for :data:`SLOW_REQUEST` or
-more. A server that answers at once is served best by one or two senders (more
-would only compete with the application for the GIL); one far away (20 to 150
-ms over the internet), or retrying, by several.
+
+How many requests are in flight follows the link. While every recent request
+took :data:`SLOW_REQUEST` or more (the shortest of the last few: a request can
+look slow for a moment while it waits for the GIL, never for all of them), a
+full chunk waiting with no sender idle starts another sender, up to
+``max_concurrent_requests``; so does a backlog behind requests stuck retrying for
+:data:`STUCK_REQUEST`. Once the link is fast again, extra senders end. A server
+that answers at once is served best by one sender: more threads would only
+compete with the application for the GIL. One far away (20 to 150 ms over the
+internet) gets several full requests in flight.
 
 A thread that has to finish the work itself (the exit flush, where Python 3.12
 refuses to start threads) takes chunks with :meth:`Senders.help`. At the end of
@@ -42,9 +47,13 @@ Errors = list[Optional[Failure]]
 _IDLE_WAIT = 5.0
 #: How long a sender waits for a full chunk while another request is in flight.
 PARTIAL_WAIT = 0.1
-#: A request out this long is slow: waiting on the network, not on the GIL (whose
-#: switch interval is 5 ms), so another sender may start beside it.
+#: Requests that all took this long are waiting on the network, not on the GIL
+#: (whose switch interval is 5 ms): another sender may start beside them.
 SLOW_REQUEST = 0.02
+#: A request out this long is stuck retrying: the chunks behind it get a sender.
+STUCK_REQUEST = 1.0
+#: How many recent request times the link's speed is judged by.
+_RECENT = 8
 
 
 class Senders(Generic[Item]):
@@ -77,7 +86,7 @@ class Senders(Generic[Item]):
         self._ready: deque[Item] = deque()
         self._in_flight: dict[int, list[Item]] = {}
         self._newest_start = 0.0  # when the newest request in flight started
-        self._last_took = 0.0  # how long the last request to finish took
+        self._recent: deque[float] = deque(maxlen=_RECENT)  # how long the last requests took
         self._next_token = 0
         self._workers: list[threading.Thread] = []
         self._threads = 0
@@ -105,14 +114,18 @@ class Senders(Generic[Item]):
         if start:
             self._start_thread()
 
+    def _slow_link(self) -> bool:
+        """Under the lock: every recent request took :data:`SLOW_REQUEST` or more."""
+        recent = self._recent
+        return bool(recent) and min(recent) >= SLOW_REQUEST
+
     def _needs_another(self) -> bool:
         """Under the lock: a full chunk waits, none is idle, and the requests are slow."""
         if self._threads >= self._max_threads or self._closed or self._idle:
             return False
         if len(self._ready) < MAX_EVENTS_PER_REQUEST:
             return False
-        now = time.monotonic()
-        return now - self._newest_start >= SLOW_REQUEST or self._last_took >= SLOW_REQUEST
+        return self._slow_link() or time.monotonic() - self._newest_start >= STUCK_REQUEST
 
     def _start_thread(self) -> None:
         try:
@@ -159,7 +172,7 @@ class Senders(Generic[Item]):
         lock = self._lock
         while True:
             with lock:
-                if not self._wait_for_work():
+                if not self._wait_for_work() or (self._threads > 1 and self._fast_again()):
                     self._threads -= 1
                     return
                 taken = self._take()
@@ -171,6 +184,11 @@ class Senders(Generic[Item]):
                 self._start_thread()
             if taken is not None:
                 self._send(taken, None)
+
+    def _fast_again(self) -> bool:
+        """Under the lock: the link answers fast again, so extra senders may end."""
+        recent = self._recent
+        return len(recent) == _RECENT and max(recent) < SLOW_REQUEST
 
     def _wait_for_work(self) -> bool:
         """Under the lock: wait until a chunk is due; ``False`` when closed and idle."""
@@ -199,7 +217,7 @@ class Senders(Generic[Item]):
         started = time.monotonic()
         errors = self._deliver(chunk, deadline)
         with self._lock:
-            self._last_took = time.monotonic() - started
+            self._recent.append(time.monotonic() - started)
             mine = self._in_flight.pop(token, None) is not None
             self._changed.notify_all()
         if mine:

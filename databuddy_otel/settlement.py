@@ -66,7 +66,9 @@ class Settlement:
     def settle(self, items: Sequence[Item], errors: Sequence[Optional[Failure]]) -> list[bool]:
         """Record the outcome of each item; ``True`` where it went back to the spool."""
         spool = self.spool
-        if spool is None and not any(errors):  # the common case: all delivered, no spool
+        if not any(errors):  # the common case: all delivered
+            if spool is not None:
+                spool.ack([item[5] for item in items if item[5] is not None])
             self.ledger.delivered_all(items)
             return [False] * len(items)
         settled: list[Item] = []

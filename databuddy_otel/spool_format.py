@@ -9,7 +9,7 @@ payload                                meaning
 ``h databuddy-spool/1 <destination>``  first line: the format and the destination
                                        (a digest of protocol, URL and credentials)
 ``e <index> <0|1> <event JSON>``       an event; ``1`` when the caller chose its id
-``a <index> <index> ...``              those events are settled (never send again)
+``a <index> <first>-<last> ...``       those events are settled (never send again)
 =====================================  ===========================================
 
 A file is created under a hidden temporary name, locked (``flock``) and given
@@ -17,11 +17,13 @@ its header before it is renamed into place, so a ``.spool`` file is never seen
 half-made or unlocked while its writer lives. Anything else is normal after a
 crash and is read as far as it goes: a missing or empty file, a last line cut
 short, a damaged line (its CRC fails; counted and skipped), a foreign file.
+Space reserved for a segment and not written yet reads as zeros, which end it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
@@ -49,11 +51,30 @@ def frame(payload: bytes) -> bytes:
 
 
 def event_line(index: int, caller_id: bool, body: str) -> bytes:
-    return frame(b"e %d %d %s" % (index, caller_id, body.encode("ascii")))
+    payload = f"e {index} {1 if caller_id else 0} {body}".encode("ascii")
+    return b"%08x %s\n" % (zlib.crc32(payload), payload)
 
 
 def ack_line(indices: list[int]) -> bytes:
-    return frame(b"a " + b" ".join(b"%d" % i for i in indices))
+    """Acknowledgements as runs: ``a 100-199 205`` (a chunk's events are consecutive)."""
+    runs: list[str] = []
+    first = last = indices[0]
+    for index in indices[1:]:
+        if index == last + 1:
+            last = index
+            continue
+        runs.append(f"{first}-{last}" if last > first else str(first))
+        first = last = index
+    runs.append(f"{first}-{last}" if last > first else str(first))
+    return frame(("a " + " ".join(runs)).encode("ascii"))
+
+
+def _runs(text: bytes) -> tuple[int, ...]:
+    found: list[int] = []
+    for run in text.split():
+        first, _, last = run.partition(b"-")
+        found.extend(range(int(first), int(last or first) + 1))
+    return tuple(found)
 
 
 @dataclass(frozen=True)
@@ -81,7 +102,7 @@ def parse(line: bytes) -> Record:
             index, caller, body = payload[2:].split(b" ", 2)
             return Record("e", int(index), caller == b"1", body.decode("ascii"))
         if kind == b"a ":
-            return Record("a", acked=tuple(int(i) for i in payload[2:].split()))
+            return Record("a", acked=_runs(payload[2:]))
         if kind == b"h ":
             return Record("h", body=payload[2:].decode("ascii"))
     except (ValueError, UnicodeDecodeError):
@@ -91,7 +112,8 @@ def parse(line: bytes) -> Record:
 
 def records(data: bytes, start: int = 0) -> Iterator[tuple[int, Record]]:
     """Every line of a segment's contents (read from offset ``start``) with its offset;
-    damaged ones as :data:`BAD`."""
+    damaged ones as :data:`BAD`. The zeros of space reserved and never written end it."""
+    data = data.rstrip(b"\x00")
     offset = start
     lines = data.split(b"\n")
     last = lines.pop()  # empty when the file ends with a newline
@@ -128,22 +150,41 @@ def header_ok(data: bytes, dest: str) -> bool | None:
     return record.body == f"{MAGIC} {dest}"
 
 
-def create(directory: str, dest: str) -> tuple[str, int]:
-    """A new segment, locked by this process and headed: its path and descriptor."""
+def create(directory: str, dest: str, capacity: int) -> tuple[str, int, int, bool]:
+    """A new segment, locked by this process and headed: its path, its descriptor, the
+    header's length, and whether ``capacity`` bytes of disk were reserved for it (then
+    it may be written through a memory map: a write can never meet a full disk there)."""
     name = f"{int(time.time() * 1000):013d}-{os.getpid()}-{secrets.token_hex(4)}"
     temporary = os.path.join(directory, f".{name}.tmp")
     path = os.path.join(directory, name + SUFFIX)
-    fd = os.open(temporary, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+    fd = os.open(temporary, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        os.write(fd, frame(f"h {MAGIC} {dest}".encode("ascii")))
+        header = frame(f"h {MAGIC} {dest}".encode("ascii"))
+        os.write(fd, header)
+        reserved = reserve(fd, capacity)
         os.rename(temporary, path)
     except BaseException:
         os.close(fd)
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
-    return path, fd
+    return path, fd, len(header), reserved
+
+
+def reserve(fd: int, size: int) -> bool:
+    """Reserve disk blocks up to ``size`` bytes (zeros); ``False`` where the filesystem
+    cannot (then the file is written with ``write()`` instead of a memory map)."""
+    fallocate = getattr(os, "posix_fallocate", None)
+    if fallocate is None:
+        return False
+    try:
+        fallocate(fd, 0, size)
+    except OSError as exc:
+        if exc.errno in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+            return False
+        raise
+    return True
 
 
 def read_range(path: str, start: int, end: int) -> bytes | None:
@@ -159,7 +200,7 @@ def read_range(path: str, start: int, end: int) -> bytes | None:
 def try_lock(path: str) -> int | None:
     """Open and lock a file another process may own; ``None`` when it is owned or gone."""
     try:
-        fd = os.open(path, os.O_RDWR | os.O_APPEND)
+        fd = os.open(path, os.O_RDWR)
     except OSError:
         return None
     try:

@@ -34,7 +34,7 @@ def test_events_are_on_disk_before_track_returns(
     server: DevServer, make_client: MakeClient, tmp_path: Path
 ) -> None:
     """Each accepted event is in a segment file, with its id, as soon as track() returns."""
-    client = make_client(spool_dir=str(tmp_path), batch_timeout=60_000)
+    client = make_client(spool_dir=str(tmp_path), batch_size=100, batch_timeout=60_000)
     ids = [client.track(name="ahead", properties={"i": i}).event_id for i in range(10)]
     on_disk = [r.body for r in _event_lines(tmp_path)]
     assert len(on_disk) == 10
