@@ -44,6 +44,16 @@ ID_KEYS = {
     "db_source": "source",
 }
 
+#: ``db_*`` key → the event's field, as ``Databuddy`` carries it (the wire spelling).
+WIRE_KEYS = {
+    "db_anonymous_id": "anonymousId",
+    "db_session_id": "sessionId",
+    "db_event_id": "eventId",
+    "db_timestamp": "timestamp",
+    "db_namespace": "namespace",
+    "db_source": "source",
+}
+
 #: Every key a front door reads or writes (what ``strip=True`` removes).
 ALL_KEYS = (PROPS_KEY, EVENT_KEY, TRACKED_KEY, *ID_KEYS)
 
@@ -108,6 +118,34 @@ def track_kwargs(
     if timestamp is not None and "timestamp" not in kwargs:
         kwargs["timestamp"] = timestamp
     return kwargs
+
+
+def event_data(
+    name: Any,
+    tags: Mapping[str, Any],
+    extra_props: Mapping[str, Any],
+    timestamp: int | None = None,
+) -> dict[str, Any]:
+    """:func:`track_kwargs`, with the event's own field names (what a front door hands
+    the client directly, without keyword arguments to parse)."""
+    props = tags.get(PROPS_KEY)
+    if extra_props:
+        if props is None:
+            props = dict(extra_props)
+        elif isinstance(props, Mapping):
+            props = {**extra_props, **props}
+    data: dict[str, Any] = {
+        "name": name if isinstance(name, str) or name is None else str(name),
+        "properties": props,
+    }
+    get = tags.get
+    for key, field in WIRE_KEYS.items():
+        value = get(key)
+        if value is not None:
+            data[field] = value
+    if timestamp is not None and "timestamp" not in data:
+        data["timestamp"] = timestamp
+    return data
 
 
 def exception_fields(exc_info: Any) -> dict[str, str]:

@@ -112,6 +112,8 @@ class DatabuddyHandler(logging.Handler):
         self._record_fields = fields
         self._close_timeout = float(close_timeout)
         self._inside = threading.local()
+        self._ignored: dict[str, bool] = {}  # logger name -> one of IGNORED_LOGGERS
+        self._own_build_event = type(self).build_event is DatabuddyHandler.build_event
         self._flushing = threading.Lock()
         self._closed = False
 
@@ -134,7 +136,7 @@ class DatabuddyHandler(logging.Handler):
         tags = self._tags(record)
         if tags is None:
             return False
-        rv: Any = self.filter(record)
+        rv: Any = self.filter(record) if self.filters else True
         if isinstance(rv, logging.LogRecord) and rv is not record:
             # Python 3.12+: a filter may return a replacement record; read its tags instead.
             record = rv
@@ -192,6 +194,13 @@ class DatabuddyHandler(logging.Handler):
         ``tags`` is where the ``db_*`` keys were found: the record's attributes,
         or the event dict of a structlog record. Override to rename or enrich.
         """
+        name, extra, timestamp = self._parts(record, tags)
+        return _fields.track_kwargs(name, tags, extra, timestamp)
+
+    def _parts(
+        self, record: logging.LogRecord, tags: Mapping[str, Any]
+    ) -> tuple[Any, dict[str, Any], int]:
+        """The event's name, the record fields it carries, and its timestamp."""
         structlog_dict = tags is not record.__dict__
         name = tags.get("event") if structlog_dict else record.msg
         wanted = self._record_fields
@@ -209,7 +218,7 @@ class DatabuddyHandler(logging.Handler):
                 exc_info = record.exc_info or (tags.get("exc_info") if structlog_dict else None)
                 if exc_info:
                     extra.update(_fields.exception_fields(exc_info))
-        return _fields.track_kwargs(name, tags, extra, int(record.created * 1000))
+        return name, extra, int(record.created * 1000)
 
     # -- internals -------------------------------------------------------------
     def _tags(self, record: logging.LogRecord) -> Mapping[str, Any] | None:
@@ -227,9 +236,11 @@ class DatabuddyHandler(logging.Handler):
             tags = msg  # a structlog event dict, passed through wrap_for_formatter
         if _fields.TRACKED_KEY in tags or _fields.TRACKED_KEY in attrs:
             return None
-        if record.name.partition(".")[0] in IGNORED_LOGGERS:
-            return None
-        if is_sending():
+        name = record.name
+        ignored = self._ignored.get(name)
+        if ignored is None:
+            ignored = self._ignored[name] = name.partition(".")[0] in IGNORED_LOGGERS
+        if ignored or is_sending():
             return None
         return tags
 
@@ -239,11 +250,16 @@ class DatabuddyHandler(logging.Handler):
             return  # logged from within our own emit (a hook, a filter, the client)
         inside.active = True
         try:
-            kwargs = self.build_event(record, tags)
-            if kwargs is None:
-                return
             # A refused event is logged, counted and reported by the client itself.
-            response = self._client.track(**kwargs)
+            if self._own_build_event:  # the hot path: no keyword arguments to build and parse
+                name, extra, timestamp = self._parts(record, tags)
+                data = _fields.event_data(name, tags, extra, timestamp)
+                response = self._client._track_data(data)
+            else:
+                kwargs = self.build_event(record, tags)
+                if kwargs is None:
+                    return
+                response = self._client.track(**kwargs)
             record.__dict__[_fields.TRACKED_KEY] = response.event_id
         except Exception:
             self.handleError(record)

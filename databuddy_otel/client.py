@@ -197,6 +197,15 @@ class Databuddy:
             self._log.exception("Databuddy track() failed")
             return EventResponse(False, None, f"internal error: {type(exc).__name__}")
 
+    def _track_data(self, data: dict[str, Any]) -> EventResponse:
+        """:meth:`track` for an event dict with the wire's field names, which the caller
+        gives up (the logging front doors build one per record); never raises."""
+        try:
+            return self._track(data)
+        except Exception as exc:
+            self._log.exception("Databuddy track() failed")
+            return EventResponse(False, None, f"internal error: {type(exc).__name__}")
+
     def _track(self, data: dict[str, Any]) -> EventResponse:
         if self._closed:
             return self._refuse_closed(data)
