@@ -23,6 +23,9 @@ DEFAULT_RECORD_FIELDS = ("message", "logger", "level", "exception")
 
 _HANDLER_OPTIONS = ("client", "level", "record_fields", "close_timeout")
 
+#: ``levelname`` → the ``log_level`` property, for the standard levels.
+_LEVEL_NAMES = {name: name.lower() for name in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")}
+
 
 class DatabuddyHandler(logging.Handler):
     """Turn tagged log records into Databuddy custom events; ignore all others.
@@ -110,6 +113,10 @@ class DatabuddyHandler(logging.Handler):
         self._client = client
         self._owns_client = owns_client
         self._record_fields = fields
+        self._want_message = "message" in fields
+        self._want_logger = "logger" in fields
+        self._want_level = "level" in fields
+        self._want_exception = "exception" in fields
         self._close_timeout = float(close_timeout)
         self._inside = threading.local()
         self._ignored: dict[str, bool] = {}  # logger name -> one of IGNORED_LOGGERS
@@ -203,21 +210,20 @@ class DatabuddyHandler(logging.Handler):
         """The event's name, the record fields it carries, and its timestamp."""
         structlog_dict = tags is not record.__dict__
         name = tags.get("event") if structlog_dict else record.msg
-        wanted = self._record_fields
         extra: dict[str, Any] = {}
-        if wanted:
-            if "message" in wanted and record.args and not structlog_dict:
-                # A bad format string is the text handlers' to report; the event still goes.
-                with contextlib.suppress(Exception):
-                    extra["log_message"] = record.getMessage()
-            if "logger" in wanted:
-                extra["log_logger"] = record.name
-            if "level" in wanted:
-                extra["log_level"] = record.levelname.lower()
-            if "exception" in wanted:
-                exc_info = record.exc_info or (tags.get("exc_info") if structlog_dict else None)
-                if exc_info:
-                    extra.update(_fields.exception_fields(exc_info))
+        if self._want_message and record.args and not structlog_dict:
+            # A bad format string is the text handlers' to report; the event still goes.
+            with contextlib.suppress(Exception):
+                extra["log_message"] = record.getMessage()
+        if self._want_logger:
+            extra["log_logger"] = record.name
+        if self._want_level:
+            level = record.levelname
+            extra["log_level"] = _LEVEL_NAMES.get(level) or level.lower()
+        if self._want_exception:
+            exc_info = record.exc_info or (tags.get("exc_info") if structlog_dict else None)
+            if exc_info:
+                extra.update(_fields.exception_fields(exc_info))
         return name, extra, int(record.created * 1000)
 
     # -- internals -------------------------------------------------------------
@@ -227,7 +233,7 @@ class DatabuddyHandler(logging.Handler):
         Cheapest checks first: nothing here formats or copies anything.
         """
         attrs = record.__dict__
-        if _fields.is_tagged(attrs):
+        if _fields.PROPS_KEY in attrs or attrs.get(_fields.EVENT_KEY) is True:
             tags: Mapping[str, Any] = attrs
         else:
             msg = record.msg
