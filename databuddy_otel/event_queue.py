@@ -284,17 +284,7 @@ class EventQueue:
         end = time.monotonic() + timeout
         collector = self._ledger.collect()
         try:
-            while True:
-                fed = 0 if spool is None else spool.feed(self, limit=self.room())
-                epoch = room.new_epoch()
-                self._batch.drain_now()  # hands every queued event to the senders
-                left = room.wait_settled(epoch, end)
-                spooled = 0 if spool is None else spool.waiting
-                remaining = end - time.monotonic()
-                if left or not spooled or remaining <= 0:
-                    break
-                if not fed:  # no room was free: wait for some before feeding again
-                    room.wait_a_little(min(0.05, remaining))
+            left, spooled = self._send_all(end)
         finally:
             self._ledger.stop_collecting(collector)
         summary = BatchEventResponse.of(list(collector))
@@ -304,6 +294,24 @@ class EventQueue:
         if spooled:
             message += f", {spooled} waiting in the spool"
         return BatchEventResponse(False, summary.processed, summary.results, message)
+
+    def _send_all(self, end: float) -> tuple[int, int]:
+        """Send what is queued, and what waits in the spool, until ``end``.
+
+        Returns how many events are still queued and still waiting on disk.
+        """
+        room, spool = self._room, self._spool
+        while True:
+            fed = 0 if spool is None else spool.feed(self, limit=self.room())
+            epoch = room.new_epoch()
+            self._batch.drain_now()  # hands every queued event to the senders
+            left = room.wait_settled(epoch, end)
+            spooled = 0 if spool is None else spool.waiting
+            remaining = end - time.monotonic()
+            if left or not spooled or remaining <= 0:
+                return left, spooled
+            if not fed:  # no room was free: wait for some before feeding again
+                room.wait_a_little(min(0.05, remaining))
 
     def room(self) -> int:
         """Events the memory queue can take now."""
@@ -326,10 +334,14 @@ class EventQueue:
 
     def _close(self, timeout: float) -> BatchEventResponse:
         end = time.monotonic() + timeout
-        self._room.close()
         lost_before = self._ledger.undelivered[SHUTDOWN]
         collector = self._ledger.collect()
         try:
+            spool = self._spool
+            if spool is not None and spool.waiting and not self.server_down():
+                # What waits on disk would survive, but a clean stop delivers it now.
+                self._send_all(end)
+            self._room.close()
             self._batch.drain_now()
             if not self._senders.help(end):
                 self.delivery.stop()  # interrupts backoff waits
@@ -343,6 +355,7 @@ class EventQueue:
             self._log.exception("Databuddy shutdown failed")
             return BatchEventResponse(False, 0, [], f"internal error: {type(exc).__name__}")
         finally:
+            self._room.close()
             self._ledger.stop_collecting(collector)
             self.delivery.stop()
             self._transport.close()

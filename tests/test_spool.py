@@ -72,6 +72,20 @@ def test_a_full_memory_queue_spills_to_disk_without_waiting(
     assert client.stats().undelivered == {}
 
 
+def test_shutdown_delivers_what_spilled_to_disk(
+    server: DevServer, make_client: MakeClient, tmp_path: Path
+) -> None:
+    """A shutdown with the server up sends the events waiting on disk, not just the queue."""
+    client = make_client(spool_dir=str(tmp_path), batch_size=5, max_queue_size=5)
+    server.delay_next(1, seconds=0.3)
+    for i in range(300):
+        client.track(name="spilled", properties={"i": i})
+    assert client.stats().spooled > 0
+    assert client.shutdown(timeout=20).success
+    assert sorted(e["properties"]["i"] for e in server.events()) == list(range(300))
+    assert _segments(tmp_path) == []
+
+
 def test_events_whose_retries_run_out_wait_in_the_spool(
     server: DevServer, make_client: MakeClient, tmp_path: Path
 ) -> None:
