@@ -36,14 +36,15 @@ def test_random_faults_lose_nothing(
     armed = 0
 
     def arm_faults() -> None:
-        # One fault every fourth request, as requests happen.
+        # One fault every third request, as requests happen (3,000 events make
+        # at least 30 requests, however full the senders make them).
         nonlocal armed
         next_at = 0
         while not done.wait(0.005):
             if server.request_count >= next_at:
                 _arm_random_fault(server, rng)
                 armed += 1
-                next_at = server.request_count + 4
+                next_at = server.request_count + 3
 
     armer = threading.Thread(target=arm_faults)
     armer.start()
@@ -59,10 +60,10 @@ def test_random_faults_lose_nothing(
         "random 5xx/429/408/slow/dropped answers",
         (r.event_id or "" for r in sent),
         server,
-        note=f"{armed} faults, one per ~4 requests",
+        note=f"{armed} faults, one per ~3 requests",
     )
     assert score.lost == 0
-    assert armed >= 10
+    assert armed >= 8
     assert duplicates_come_from_lost_answers(server)
     assert client.stats().undelivered == {}
 
