@@ -18,6 +18,7 @@ from databuddy_otel.enrichment import Enricher, MiddlewareFailed, check_middlewa
 from databuddy_otel.event import (
     InvalidEvent,
     Prepared,
+    batch_items,
     event_from_call,
     event_from_mapping,
     serialize,
@@ -26,7 +27,6 @@ from databuddy_otel.event import (
 )
 from databuddy_otel.event_queue import CLOSED_MESSAGE, EventQueue
 from databuddy_otel.ledger import Ledger
-from databuddy_otel.limits import MAX_EVENTS_PER_REQUEST
 from databuddy_otel.models import (
     INVALID,
     MIDDLEWARE_ERROR,
@@ -168,7 +168,11 @@ class Databuddy:
         if not settings.disabled:
             spool = None
             if settings.spool_dir is not None:
-                spool = _new_spool(settings, self._ledger, self._log)
+                try:
+                    from databuddy_otel.spool import Spool
+                except ImportError as exc:  # fcntl: POSIX only
+                    raise ValueError(f"spool_dir needs a POSIX system: {exc}") from None
+                spool = Spool(settings, ledger=self._ledger, log=self._log)
             self._queue = EventQueue(settings, ledger=self._ledger, log=self._log, spool=spool)
             exit_hooks.close_when_dropped(self, self._queue)
 
@@ -294,18 +298,10 @@ class Databuddy:
             return BatchEventResponse(False, 0, [], f"internal error: {type(exc).__name__}")
 
     def _batch(self, events: Any, claimed: list[str]) -> BatchEventResponse:
-        if isinstance(events, (str, bytes, Mapping)) or not isinstance(events, Iterable):
-            return BatchEventResponse(False, error="Events must be an array")
-        items = list(events)
-        if not items:
-            return BatchEventResponse(False, error="Events array cannot be empty")
-        if len(items) > MAX_EVENTS_PER_REQUEST:
-            return BatchEventResponse(False, error="Batch size cannot exceed 100 events")
-        if not all(
-            isinstance(e, Mapping) and isinstance(e.get("name"), str) and e.get("name")
-            for e in items
-        ):
-            return BatchEventResponse(False, error="All events must have a valid name")
+        try:
+            items = batch_items(events)
+        except InvalidEvent as exc:
+            return BatchEventResponse(False, error=str(exc))
         if self._closed:
             return BatchEventResponse(False, error=CLOSED_MESSAGE)
         slots: list[EventResponse | Prepared] = []
@@ -451,11 +447,3 @@ class Databuddy:
             f"Databuddy(api_url={s.api_url!r}, protocol={s.protocol!r}, "
             f"client_id={s.client_id!r}{key})"
         )
-
-
-def _new_spool(settings: config.Settings, ledger: Ledger, log: sdk_log.Log) -> Any:
-    try:
-        from databuddy_otel.spool import Spool
-    except ImportError as exc:  # fcntl: POSIX only
-        raise ValueError(f"spool_dir needs a POSIX system (Linux, macOS): {exc}") from None
-    return Spool(settings, ledger=ledger, log=log)

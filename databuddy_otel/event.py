@@ -14,11 +14,12 @@ from __future__ import annotations
 import datetime as _dt
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 from databuddy_otel import encoding
 from databuddy_otel.limits import (
+    MAX_EVENTS_PER_REQUEST,
     MAX_FUTURE_SKEW_MS,
     MAX_ID_LENGTH,
     MAX_KEPT_SESSION_ID_LENGTH,
@@ -103,6 +104,23 @@ def event_from_mapping(event: Mapping[Any, Any]) -> dict[str, Any]:
             raise InvalidEvent(f"{key!r} and {wire!r} name the same field with different values")
         data[wire] = value
     return data
+
+
+def batch_items(events: Any) -> list[Mapping[str, Any]]:
+    """The events of one ``batch()`` call; ``InvalidEvent`` with the Node SDK's message
+    when the call as a whole is refused (nothing is sent then)."""
+    if isinstance(events, (str, bytes, Mapping)) or not isinstance(events, Iterable):
+        raise InvalidEvent("Events must be an array")
+    items = list(events)
+    if not items:
+        raise InvalidEvent("Events array cannot be empty")
+    if len(items) > MAX_EVENTS_PER_REQUEST:
+        raise InvalidEvent("Batch size cannot exceed 100 events")
+    if not all(
+        isinstance(e, Mapping) and isinstance(e.get("name"), str) and e.get("name") for e in items
+    ):
+        raise InvalidEvent("All events must have a valid name")
+    return items
 
 
 def _unknown_key(key: object, *, keyword: bool) -> str:

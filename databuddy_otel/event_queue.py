@@ -323,9 +323,10 @@ class EventQueue:
     def close(self, timeout: float) -> BatchEventResponse:
         """Refuse new events, deliver the queued ones within ``timeout``, then stop.
 
-        Idempotent; no new thread is started, so it works at interpreter exit.
-        What is still undelivered then is reported as ``shutdown`` with its ids
-        (with a spool, it stays there for the next start instead).
+        With a spool and a server that answers, the events waiting on disk are
+        sent first. Idempotent; no new thread is started, so it works at
+        interpreter exit. What is still undelivered then is reported as
+        ``shutdown`` with its ids (with a spool, it stays there for the next start).
         """
         with self._close_lock:
             if self._close_result is None:
