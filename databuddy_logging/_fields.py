@@ -101,23 +101,12 @@ def track_kwargs(
     whose keys win. Values are passed through unchecked: the client validates
     and converts them, and reports what it refuses instead of raising.
     """
-    props = tags.get(PROPS_KEY)
-    if extra_props:
-        if props is None:
-            props = dict(extra_props)
-        elif isinstance(props, Mapping):
-            props = {**extra_props, **props}
-    kwargs: dict[str, Any] = {
-        "name": name if isinstance(name, str) or name is None else str(name),
-        "properties": props,
-    }
-    for key, argument in ID_KEYS.items():
-        value = tags.get(key)
-        if value is not None:
-            kwargs[argument] = value
-    if timestamp is not None and "timestamp" not in kwargs:
-        kwargs["timestamp"] = timestamp
-    return kwargs
+    data = event_data(name, tags, extra_props, timestamp)
+    return {_ARGUMENTS.get(field, field): value for field, value in data.items()}
+
+
+#: The event's field → its ``track()`` keyword argument, where the two differ.
+_ARGUMENTS = {WIRE_KEYS[key]: argument for key, argument in ID_KEYS.items()}
 
 
 def event_data(
@@ -126,8 +115,12 @@ def event_data(
     extra_props: Mapping[str, Any],
     timestamp: int | None = None,
 ) -> dict[str, Any]:
-    """:func:`track_kwargs`, with the event's own field names (what a front door hands
-    the client directly, without keyword arguments to parse)."""
+    """The event for one tagged record or event dict, with its own field names (what a
+    front door hands the client directly, without keyword arguments to parse).
+
+    ``extra_props`` (the record fields) go under the caller's ``db_props``, whose
+    keys win. Values are passed through unchecked: the client validates them.
+    """
     props = tags.get(PROPS_KEY)
     if extra_props:
         if props is None:
