@@ -171,6 +171,7 @@ def main() -> None:
     try:
         for scenario in scenarios:
             print(f"\n== {scenario.title} ({scenario.repeats} repeat(s))", flush=True)
+            scenario_began = time.monotonic()
             runs = raw.setdefault(scenario.key, {sdk: [] for sdk in scenario.sdks})
             keys = [m.key for m in scenario.metrics]
             for repeat in range(scenario.repeats):
@@ -182,6 +183,9 @@ def main() -> None:
                     result = run_worker(scenario.module, sdk, scenario.params_for(sdk))
                     runs[sdk].append(result)
                     print(f"  #{repeat + 1} {sdk:<22} {short(result, keys)}", flush=True)
+            took = round(time.monotonic() - scenario_began, 1)
+            env.setdefault("scenario_s", {})[scenario.key] = took
+            print(f"  ({took:g} s)", flush=True)
     finally:
         sink.terminate()
         sink.wait(10)

@@ -30,13 +30,26 @@ class SinkClient:
     def counts(self) -> dict[str, Any]:
         return self._request("GET", "/count")
 
-    def wait_for(self, total: int, timeout: float, poll: float = 0.02) -> dict[str, Any]:
-        """Poll until the sink has counted ``total`` events or ``timeout`` s passed."""
-        end = time.monotonic() + timeout
+    def wait_for(
+        self, total: int, timeout: float, poll: float = 0.02, stall: float | None = None
+    ) -> dict[str, Any]:
+        """Poll until the sink has counted ``total`` events or ``timeout`` s passed.
+
+        With ``stall``, give up sooner once the count has not moved for ``stall`` s
+        (an SDK that dropped events will never reach ``total``).
+        """
+        now = time.monotonic()
+        end, moved = now + timeout, now
         counts = self.counts()
-        while counts["total"] < total and time.monotonic() < end:
+        while counts["total"] < total and now < end:
             time.sleep(poll)
-            counts = self.counts()
+            later = self.counts()
+            now = time.monotonic()
+            if later["total"] != counts["total"]:
+                moved = now
+            elif stall is not None and now - moved > stall:
+                return later
+            counts = later
         return counts
 
     def settle(self, quiet: float = 0.3, timeout: float = 30.0) -> dict[str, Any]:
