@@ -8,7 +8,7 @@ from typing import Any
 
 from bench.plan import Metric, Scenario
 from bench.sdks import LABELS
-from bench.targets import Summary, Verdict, check
+from bench.targets import MISS_NOTES, Summary, Verdict, check
 
 
 def summarize(
@@ -104,6 +104,15 @@ def _verdict_rows(verdicts: list[Verdict]) -> list[list[str]]:
     return [[v.target, v.measured, names[v.passed]] for v in verdicts]
 
 
+def _miss_notes(verdicts: list[Verdict]) -> list[str]:
+    notes = [v for v in verdicts if v.passed is False and v.target in MISS_NOTES]
+    if not notes:
+        return []
+    return ["", "Where a target is missed:", ""] + [
+        f"- **{v.target}**: {MISS_NOTES[v.target]}" for v in notes
+    ]
+
+
 def _machine(env: dict[str, Any]) -> str:
     load = "/".join(f"{x:.1f}" for x in env["loadavg_start"])
     end = "/".join(f"{x:.1f}" for x in env.get("loadavg_end", env["loadavg_start"]))
@@ -150,6 +159,7 @@ def write_docs(
         f"{env['date']} · {env['mode']} run · Python {env['python']} · "
         f"{env['cpus']} CPUs · load {load}",
     )
+    verdicts = check(summary)
     out = [
         "# Benchmarks",
         "",
@@ -161,7 +171,8 @@ def write_docs(
         "",
         "## Targets",
         "",
-        _md_table(["target", "measured", "result"], _verdict_rows(check(summary))),
+        _md_table(["target", "measured", "result"], _verdict_rows(verdicts)),
+        *_miss_notes(verdicts),
         "",
         f"![ours ÷ each peer]({png.name})",
         "",
