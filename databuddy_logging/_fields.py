@@ -54,6 +54,8 @@ WIRE_KEYS = {
     "db_source": "source",
 }
 
+_WIRE_KEY_SET = frozenset(WIRE_KEYS)
+
 #: Every key a front door reads or writes (what ``strip=True`` removes).
 ALL_KEYS = (PROPS_KEY, EVENT_KEY, TRACKED_KEY, *ID_KEYS)
 
@@ -131,11 +133,12 @@ def event_data(
         "name": name if isinstance(name, str) or name is None else str(name),
         "properties": props,
     }
-    get = tags.get
-    for key, field in WIRE_KEYS.items():
-        value = get(key)
-        if value is not None:
-            data[field] = value
+    if tags.keys() & _WIRE_KEY_SET:  # rare: skip the loop for plain db_props records
+        get = tags.get
+        for key, field in WIRE_KEYS.items():
+            value = get(key)
+            if value is not None:
+                data[field] = value
     if timestamp is not None and "timestamp" not in data:
         data["timestamp"] = timestamp
     return data

@@ -24,18 +24,27 @@ from collections.abc import Iterator
 
 from opentelemetry import context as otel_context
 
-_state = threading.local()
+
+class _ThreadState(threading.local):
+    # Class attributes are every thread's defaults: reading one never raises inside
+    # (getattr with a default on a plain threading.local costs ~0.5 µs when missing,
+    # and is_sending() runs for every tagged log record).
+    sending = 0
+    worker = False
+
+
+_state = _ThreadState()
 
 
 def is_sending() -> bool:
     """True on a thread that is sending events right now."""
-    return getattr(_state, "sending", 0) > 0
+    return _state.sending > 0
 
 
 @contextlib.contextmanager
 def sending() -> Iterator[None]:
     """Mark this thread as sending, with instrumentation suppressed, for a ``with`` block."""
-    _state.sending = getattr(_state, "sending", 0) + 1
+    _state.sending += 1
     try:
         with suppressed():
             yield
@@ -67,7 +76,7 @@ def mark_worker() -> None:
 
 def is_worker() -> bool:
     """True on one of the SDK's worker or sender threads."""
-    return getattr(_state, "worker", False)
+    return _state.worker
 
 
 def in_event_loop() -> bool:
