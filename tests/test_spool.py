@@ -15,6 +15,7 @@ from databuddy_otel import Databuddy, Undelivered
 from databuddy_otel import spool_format as fmt
 from databuddy_otel.devserver import DevServer
 from tests.conftest import MakeClient
+from tests.spool_files import left_body, write_segment
 
 
 def _segments(directory: Path) -> list[Path]:
@@ -131,20 +132,10 @@ def test_events_left_at_shutdown_stay_for_the_next_start(
     assert {e["eventId"] for e in server.events()} == ids
 
 
-def _write_segment(directory: Path, dest: str, lines: list[bytes], name: str) -> Path:
-    path = directory / f"{name}.spool"
-    path.write_bytes(fmt.frame(f"h {fmt.MAGIC} {dest}".encode()) + b"".join(lines))
-    return path
-
-
-def _body(i: int) -> str:
-    return f'{{"name":"left_{i}","eventId":"left-{i}","timestamp":1700000000000,"properties":{{}}}}'
-
-
 def test_segments_for_another_destination_are_left_alone(server: DevServer, tmp_path: Path) -> None:
     """Events written for another site or URL are never sent here."""
     other = fmt.destination("track", "https://elsewhere.example", "other-site", None)
-    path = _write_segment(tmp_path, other, [fmt.event_line(0, False, _body(0))], "1-1-other")
+    path = write_segment(tmp_path, other, [fmt.event_line(0, False, left_body(0))], "1-1-other")
     client = Databuddy(client_id="spool-site", api_url=server.url, spool_dir=str(tmp_path))
     client.flush(timeout=2)
     client.shutdown()

@@ -24,6 +24,7 @@ from databuddy_otel import spool_format as fmt
 from databuddy_otel.devserver import DevServer
 from tests.conftest import MakeClient
 from tests.reliability.conftest import Scoreboard
+from tests.spool_files import left_body, write_segment
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX spool (flock, fork)")
 
@@ -253,16 +254,6 @@ def test_a_flaky_server_is_busy_not_down(
     assert score.lost == 0
 
 
-def _write_segment(directory: Path, dest: str, lines: list[bytes], name: str) -> Path:
-    path = directory / f"{name}.spool"
-    path.write_bytes(fmt.frame(f"h {fmt.MAGIC} {dest}".encode()) + b"".join(lines))
-    return path
-
-
-def _body(i: int) -> str:
-    return f'{{"name":"left_{i}","eventId":"left-{i}","timestamp":1700000000000,"properties":{{}}}}'
-
-
 def test_spool_full_refuses_and_counts_new_events(
     server: DevServer, make_client: MakeClient, tmp_path: Path, scoreboard: Scoreboard
 ) -> None:
@@ -324,10 +315,10 @@ def test_damaged_records_and_foreign_files_are_skipped_and_counted(
 ) -> None:
     """A truncated last record and a garbage file never crash the client; the rest arrives."""
     dest = fmt.destination("track", server.url, "spool-site", None)
-    lines = [fmt.event_line(i, True, _body(i)) for i in range(5)]
+    lines = [fmt.event_line(i, True, left_body(i)) for i in range(5)]
     lines.append(fmt.ack_line([0]))
-    lines.append(fmt.event_line(5, True, _body(5))[:-20])  # a crash mid-write
-    _write_segment(tmp_path, dest, lines, "0000000000001-1-dead")
+    lines.append(fmt.event_line(5, True, left_body(5))[:-20])  # a crash mid-write
+    write_segment(tmp_path, dest, lines, "0000000000001-1-dead")
     (tmp_path / "0000000000002-2-junk.spool").write_bytes(os.urandom(300))
     (tmp_path / "notes.txt").write_text("not ours, never touched")
     lost: list[Undelivered] = []
