@@ -5,6 +5,13 @@ key or a ``website_id`` query parameter; errors come back as real HTTP status
 codes. ``legacy`` posts to ``/`` and ``/batch`` with a ``client_id`` query
 parameter and reports most errors inside an HTTP 200. See docs/protocol.md.
 
+Only the server's own verdict loses an event: a final 4xx (other than 408, 425
+and 429) or the server's error body. Anything else that comes back (a redirect,
+a proxy's HTML page, an empty 200, a body that is not the server's JSON) means
+the events have not been delivered *yet*: they are retried, and they stay in the
+spool. Such an answer did not come from a Databuddy server, so it does not count
+as the server being reachable either.
+
 This module only builds requests and reads answers; sending and retrying live
 in :mod:`databuddy_otel.transport` and :mod:`databuddy_otel.delivery`.
 """
@@ -42,6 +49,8 @@ class Outcome:
     message: str | None = None
     retry_after: float | None = None
     errors: list[str | None] = field(default_factory=list)
+    #: The answer did not come from a Databuddy server (a redirect, a proxy's page).
+    foreign: bool = False
 
 
 @dataclass(frozen=True)
@@ -86,14 +95,28 @@ class Wire:
             )
         if status == 413:
             return Outcome(SPLIT, _http_message(status, text))
-        if not 200 <= status < 300:
+        if 300 <= status < 400:
+            location = headers.get("location")
+            where = f"a redirect to {location!r}" if location else "a redirect without a Location"
+            return Outcome(
+                RETRY,
+                f"HTTP {status}: {where}; redirects are not followed, "
+                f"so point api_url at the final address (now {self.api_url!r})",
+                foreign=True,
+            )
+        if 400 <= status < 500:
             return Outcome(FAIL, _http_message(status, text) + self._hint(status, text))
         payload = _json(text)
+        if not 200 <= status < 300 or not isinstance(payload, dict):
+            return _not_understood(status, text)
         if self.legacy:
-            return _legacy_outcome(payload, count, batch=batch)
-        if isinstance(payload, dict) and payload.get("status") == "success":
+            return _legacy_outcome(payload, status, text, count, batch=batch)
+        verdict = payload.get("status")
+        if verdict == "success":
             return Outcome(SUCCESS, errors=[None] * count)
-        return Outcome(FAIL, _message(payload) or "Unknown error from server")
+        if verdict == "error" or payload.get("success") is False:
+            return Outcome(FAIL, _message(payload) or "Unknown error from server")
+        return _not_understood(status, text)
 
     def _hint(self, status: int, text: str) -> str:
         """The likely cause of a refusal that is the caller's to fix, in parentheses."""
@@ -117,14 +140,17 @@ class Wire:
 DEFAULT_BASE = "https://basket.databuddy.cc"
 
 
-def _legacy_outcome(payload: Any, count: int, *, batch: bool) -> Outcome:
-    if not isinstance(payload, dict):
-        return Outcome(FAIL, "Unknown error from server")
-    if payload.get("status") != "success":
+def _legacy_outcome(
+    payload: dict[str, Any], status: int, text: str, count: int, *, batch: bool
+) -> Outcome:
+    verdict = payload.get("status")
+    if verdict == "error":
         message = _message(payload) or "Unknown error from server"
         if message == "Payload too large" or message == "Batch too large":
             return Outcome(SPLIT, message)
         return Outcome(FAIL, message)
+    if verdict != "success":
+        return _not_understood(status, text)
     if not batch:
         return Outcome(SUCCESS, errors=[None])
     results = payload.get("results")
@@ -137,6 +163,28 @@ def _legacy_outcome(payload: Any, count: int, *, batch: bool) -> Outcome:
         else:
             errors.append(None)
     return Outcome(SUCCESS, errors=errors)
+
+
+#: How much of an answer's body a message quotes.
+QUOTED_BYTES = 80
+
+
+def quote_body(text: str) -> str:
+    """The first bytes of an answer's body, for a message."""
+    if not text.strip():
+        return "an empty body"
+    cut = text[:QUOTED_BYTES]
+    return f"{cut!r}{'...' if len(text) > QUOTED_BYTES else ''}"
+
+
+def _not_understood(status: int, text: str) -> Outcome:
+    """An answer that is not the server's: the events are not delivered yet."""
+    return Outcome(
+        RETRY,
+        f"HTTP {status} with an answer that is not Databuddy's ({quote_body(text)}); "
+        "a proxy or captive portal between this process and api_url?",
+        foreign=True,
+    )
 
 
 def _json(text: str) -> Any:
@@ -156,9 +204,12 @@ def _message(payload: Any) -> str | None:
 
 
 def _http_message(status: int, text: str) -> str:
+    """``HTTP <status>: <the server's message>``, or the reason and the body's first bytes."""
     detail = _message(_json(text))
+    if detail:
+        return f"HTTP {status}: {detail}"
     reason = _REASONS.get(status, "Error")
-    return f"HTTP {status}: {detail or reason}"
+    return f"HTTP {status}: {reason}" + (f" ({quote_body(text)})" if text.strip() else "")
 
 
 _REASONS = {
@@ -178,7 +229,11 @@ _REASONS = {
 
 
 def parse_retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date)."""
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date).
+
+    Zero, negative and past values read as 0 and absurd ones as infinity: the
+    retry policy clamps both (:meth:`~databuddy_otel.delivery.RetryPolicy.backoff`).
+    """
     if not value:
         return None
     value = value.strip()
@@ -187,7 +242,7 @@ def parse_retry_after(value: str | None) -> float | None:
     except ValueError:
         try:
             when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
         seconds = when.timestamp() - time.time()
     if seconds != seconds:

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from databuddy_otel.protocol import RETRY, SPLIT, SUCCESS, USER_AGENT, Wire, parse_retry_after
+import pytest
+
+from databuddy_otel.protocol import (
+    FAIL,
+    RETRY,
+    SPLIT,
+    SUCCESS,
+    USER_AGENT,
+    Wire,
+    parse_retry_after,
+)
 
 LEGACY = Wire("http://x", legacy=True, client_id="c i")
 TRACK = Wire("http://x/", legacy=False, api_key="k")
@@ -48,7 +58,56 @@ def test_retry_after_header_forms() -> None:
     assert (outcome.verdict, outcome.retry_after) == (RETRY, 3.0)
 
 
-def test_non_json_success_body_is_a_failure() -> None:
-    """A 200 that is not the documented success body is not counted as delivered."""
-    outcome = TRACK.interpret(200, "<html>proxy</html>", {}, 1, batch=False)
-    assert outcome.verdict == "fail" and outcome.message == "Unknown error from server"
+@pytest.mark.parametrize(
+    "body",
+    ["<html><body>Sign in to the hotel Wi-Fi</body></html>", "", "   ", "[1, 2]", '{"ok": 1}'],
+)
+@pytest.mark.parametrize("wire", [TRACK, LEGACY], ids=["track", "legacy"])
+def test_a_200_that_is_not_the_servers_answer_is_retried(wire: Wire, body: str) -> None:
+    """A 200 whose body is not Databuddy's is 'not delivered yet', never a refusal."""
+    outcome = wire.interpret(200, body, {}, 2, batch=True)
+    assert outcome.verdict == RETRY and outcome.foreign
+    assert outcome.message is not None and outcome.message.startswith("HTTP 200 ")
+    assert (repr(body[:80]) if body.strip() else "an empty body") in outcome.message
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_is_retried_with_its_location(status: int) -> None:
+    """A 3xx is not the server's verdict: retried, and the message says where it points."""
+    headers = {"location": "https://basket.example/track"}
+    outcome = TRACK.interpret(status, "", headers, 1, batch=False)
+    assert outcome.verdict == RETRY and outcome.foreign
+    assert outcome.message is not None
+    assert f"HTTP {status}" in outcome.message and "https://basket.example/track" in outcome.message
+
+
+def test_the_servers_error_body_in_a_200_is_a_refusal() -> None:
+    """The server's own error body is its verdict: final on both wire generations."""
+    track = TRACK.interpret(
+        200, '{"success":false,"status":"error","error":"x"}', {}, 1, batch=False
+    )
+    legacy = LEGACY.interpret(
+        200, '{"status":"error","message":"Missing client ID"}', {}, 1, batch=False
+    )
+    assert (track.verdict, track.message, track.foreign) == (FAIL, "x", False)
+    assert (legacy.verdict, legacy.message, legacy.foreign) == (FAIL, "Missing client ID", False)
+
+
+def test_refusals_and_failures_quote_the_body() -> None:
+    """A refusal carries the server's message; a bare status quotes the body's first bytes."""
+    refused = TRACK.interpret(
+        400, '{"status":"error","message":"Invalid request body"}', {}, 1, batch=True
+    )
+    assert refused.message == "HTTP 400: Invalid request body"
+    gateway = TRACK.interpret(502, "<html>" + "x" * 200, {}, 1, batch=True)
+    assert gateway.verdict == RETRY and not gateway.foreign
+    assert gateway.message == f"HTTP 502: Bad Gateway ({('<html>' + 'x' * 74)!r}...)"
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [("0", 0.0), ("-5", 0.0), ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0), ("1e400", float("inf"))],
+)
+def test_retry_after_now_past_and_absurd(value: str, seconds: float) -> None:
+    """Retry-After of 0, negative, past or absurd reads as 0 or infinity, never an error."""
+    assert parse_retry_after(value) == seconds
