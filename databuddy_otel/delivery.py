@@ -2,11 +2,16 @@
 
 The middle layer between those who have events (the queue's senders, the
 exporters) and the transport (which moves bytes). A chunk is retried on
-connection errors, timeouts, 408, 425, 429 and 5xx with exponential backoff
-(each wait drawn between half and all of a ceiling that doubles per attempt,
-up to ``max_backoff``) or as long as ``Retry-After`` asks (clamped), until its
-deadline; a 413 splits it in halves; other refusals are final. :meth:`Delivery.stop`
-interrupts every wait.
+connection errors, timeouts, 408, 425, 429, 5xx and answers that are not the
+server's (a redirect, a proxy's page) with exponential backoff (each wait drawn
+between half and all of a ceiling that doubles per attempt, up to
+``max_backoff``), and never sooner than ``Retry-After`` asks (clamped to
+``max_retry_after``), until its deadline; a 413 splits it in halves; the
+server's refusals are final. :meth:`Delivery.stop` interrupts every wait.
+
+A server that says "retry now" (``Retry-After: 0``, a negative value, a past
+date) still gets the backoff: at most 17 attempts per chunk in the default 30 s
+deadline, and past the first 3 s no more than one every 2.5 s.
 
 :class:`Reachability` is the outage rule: the server counts as down once
 attempts have gone :data:`OUTAGE_GRACE` seconds without *any* HTTP answer. A
@@ -52,10 +57,14 @@ class RetryPolicy:
     max_retry_after: float = 30.0
 
     def backoff(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return min(retry_after, self.max_retry_after)
-        ceiling = min(self.max_backoff, self.initial_backoff * (2**attempt))
-        return random.uniform(ceiling / 2, ceiling)
+        """Seconds to wait before attempt ``attempt + 1``: the backoff's draw, or longer
+        when the server asked for longer (at most ``max_retry_after``)."""
+        # The exponent is capped before the power is taken: 2 ** 1100 is a float overflow.
+        ceiling = min(self.max_backoff, self.initial_backoff * 2.0 ** min(attempt, 32))
+        wait = random.uniform(ceiling / 2, ceiling)
+        if retry_after is not None and retry_after > wait:
+            wait = min(retry_after, self.max_retry_after)
+        return wait
 
 
 def chunk(bodies: Sequence[str], max_events: int = MAX_EVENTS_PER_REQUEST) -> list[list[str]]:
@@ -228,8 +237,12 @@ class Delivery:
         except TransportError as exc:
             return Outcome(RETRY, str(exc)), False
         except Exception as exc:  # a third-party transport misbehaving
-            return Outcome(RETRY, f"Network request failed: {type(exc).__name__}"), False
-        outcome = self.wire.interpret(
-            answer.status, answer.text, answer.headers, len(group), batch=batch
-        )
-        return outcome, True
+            return Outcome(RETRY, f"Network request failed: {type(exc).__name__}: {exc}"), False
+        try:
+            outcome = self.wire.interpret(
+                answer.status, answer.text, answer.headers, len(group), batch=batch
+            )
+        except Exception as exc:  # an answer this SDK cannot read: not delivered yet
+            message = f"HTTP {answer.status}: unreadable answer ({type(exc).__name__}: {exc})"
+            return Outcome(RETRY, message, foreign=True), False
+        return outcome, not outcome.foreign
