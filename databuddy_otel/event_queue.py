@@ -181,13 +181,20 @@ class EventQueue:
             return self._not_queued(exc, item)
         return None
 
-    def _not_queued(self, exc: Exception, item: Item) -> Failure:
-        """Under the room's lock: the batch queue refused ``item``; give its room back."""
+    def _not_queued(self, exc: Exception, item: Item) -> Failure | None:
+        """Under the room's lock: the batch queue refused ``item``; give its room back.
+
+        An event written ahead to the spool waits there (``None``: it is not lost);
+        one taken back from the spool is returned to it by the spool itself.
+        """
         _, name, event_id, _, epoch, ref = item
         self._room.give_back(epoch)
         self._log.exception("Databuddy could not queue an event")
         if ref is not None and self._spool is not None:
-            self._spool.ack([ref])
+            if epoch != SPOOLED_EPOCH:
+                self._spool.defer([ref])
+                return None
+            return Failure(EXPORT_ERROR, "could not queue the event")
         message = f"could not queue the event: {type(exc).__name__}: {exc}"
         return self._settlement.refuse(Failure(EXPORT_ERROR, message), event_id, name)
 
@@ -221,7 +228,9 @@ class EventQueue:
             errors = self.delivery.send_chunk([item[0] for item in items], deadline=deadline)
         except Exception as exc:
             self._log.exception("Databuddy could not send %d event(s)", len(items))
-            return [Failure(EXPORT_ERROR, f"send failed: {type(exc).__name__}")] * len(items)
+            return [Failure(EXPORT_ERROR, f"send failed: {type(exc).__name__}: {exc}")] * len(
+                items
+            )
         if deadline is not None:  # cut short by shutdown, not by the retry deadline
             errors = [
                 Failure(SHUTDOWN, f"{SHUTDOWN_MESSAGE} (last error: {e.message})")
@@ -264,7 +273,9 @@ class EventQueue:
             errors = self.delivery.send([item[0] for item in items], single=single)
         except Exception as exc:
             self._log.exception("Databuddy could not send %d event(s)", len(items))
-            errors = [Failure(EXPORT_ERROR, f"send failed: {type(exc).__name__}")] * len(items)
+            errors = [Failure(EXPORT_ERROR, f"send failed: {type(exc).__name__}: {exc}")] * len(
+                items
+            )
         sent = iter(self._settlement.responses(items, errors))
         return [refused[n] if n in refused else next(sent) for n in range(len(events))]
 

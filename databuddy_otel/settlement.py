@@ -5,9 +5,12 @@ The server's answer decides, event by event:
 * delivered, or refused for good (a final 4xx, an invalid event): settled in the
   :class:`~databuddy_otel.ledger.Ledger` (counted, reported when lost) and, with a
   spool, acknowledged there so it is never sent again;
-* retries ran out, or the client shut down first: with a spool the event stays
-  there, waiting for a later attempt (nothing is counted lost); without one it
-  is settled as lost with that reason.
+* retries ran out, the client shut down first, or the SDK itself failed while
+  sending: with a spool the event stays there, waiting for a later attempt
+  (nothing is counted lost); without one it is settled as lost with that reason.
+
+Only the server's verdict settles a spooled event for good: an answer that
+is not the server's (a redirect, a proxy's page) is retried, never a refusal.
 """
 
 from __future__ import annotations
@@ -18,7 +21,13 @@ from typing import TYPE_CHECKING, Optional
 
 from databuddy_otel.delivery import Failure
 from databuddy_otel.ledger import Ledger
-from databuddy_otel.models import RETRIES_EXHAUSTED, SHUTDOWN, EventResponse, Undelivered
+from databuddy_otel.models import (
+    EXPORT_ERROR,
+    RETRIES_EXHAUSTED,
+    SHUTDOWN,
+    EventResponse,
+    Undelivered,
+)
 from databuddy_otel.sdk_log import Log
 
 if TYPE_CHECKING:
@@ -31,7 +40,7 @@ Item = tuple[str, str, str, bool, int, Optional["SpoolRef"]]
 #: Appended to the message of an event that waits in the spool for another attempt.
 SPOOLED_NOTE = " (kept in the spool; it will be sent again)"
 
-_RETRY_LATER = (RETRIES_EXHAUSTED, SHUTDOWN)
+_RETRY_LATER = (RETRIES_EXHAUSTED, SHUTDOWN, EXPORT_ERROR)
 
 
 def warn_retries_exhausted(log: Log, errors: Sequence[Optional[Failure]]) -> None:
