@@ -3,20 +3,33 @@
 :class:`Transport` is the seam tests and alternative HTTP stacks plug into;
 :class:`RequestsTransport` is the default, one pooled ``requests.Session`` per
 process (a forked child gets a fresh one: sockets are never shared with the parent).
+
+A request's ``timeout`` is its whole life: connecting, sending, and reading the
+entire answer (the :mod:`~databuddy_otel.watchdog` cuts it when the time is
+up). Only the first :data:`MAX_ANSWER_BYTES` of an answer are read; the
+server's own answers are a few hundred bytes.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
+import ssl
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, Union
+
+from databuddy_otel.watchdog import WATCHDOG
 
 if TYPE_CHECKING:
     import requests
 
 #: ``verify`` as ``requests`` takes it: True, False, or a CA bundle path.
 Verify = Union[bool, str]
+
+#: Bytes of an answer read at most (the rest is not read; the connection is closed).
+MAX_ANSWER_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -61,6 +74,7 @@ class RequestsTransport:
         import requests
 
         self._requests = requests
+        self._adapter_class = _watched_adapter_class()
         if verify is True:
             verify = (
                 os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
@@ -71,6 +85,7 @@ class RequestsTransport:
         self._lock = threading.Lock()
         self._session: requests.Session | None = None
         self._pid = os.getpid()
+        WATCHDOG.ensure_running()  # now, while threads can still start
 
     def _get_session(self) -> requests.Session:
         if self._pid != os.getpid():
@@ -85,7 +100,7 @@ class RequestsTransport:
                     session = self._requests.Session()
                     session.trust_env = False
                     # One pooled connection per request that may be in flight at once.
-                    adapter = self._requests.adapters.HTTPAdapter(pool_maxsize=self._pool_size)
+                    adapter = self._adapter_class(pool_maxsize=self._pool_size)
                     session.mount("https://", adapter)
                     session.mount("http://", adapter)
                     self._session = session
@@ -97,10 +112,14 @@ class RequestsTransport:
         found = self._templates.get(key)
         if found is None:
             request = self._requests.Request("POST", url, headers=headers, data=b"").prepare()
-            found = self._templates[key] = (request, self._requests.utils.get_environ_proxies(url))
+            proxies = self._requests.utils.get_environ_proxies(url)
+            with self._lock:
+                found = self._templates.setdefault(key, (request, proxies))
         return found
 
     def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> HttpAnswer:
+        """POST ``body``; the whole exchange, answer included, ends within ``timeout``."""
+        watch = WATCHDOG.watch(timeout)
         try:
             template, proxies = self._template(url, headers)
             request = template.copy()
@@ -108,22 +127,89 @@ class RequestsTransport:
             request.headers["Content-Length"] = str(len(body))
             session = self._get_session()
             response = session.get_adapter(url).send(
-                request, timeout=timeout, verify=self._verify, proxies=proxies
+                request, stream=True, timeout=timeout, verify=self._verify, proxies=proxies
             )
-            with response:
-                return HttpAnswer(
-                    response.status_code,
-                    response.text,
-                    {k.lower(): v for k, v in response.headers.items()},
-                )
-        except self._requests.RequestException as exc:
-            raise TransportError(_describe(exc)) from None
+            try:
+                return _read_answer(response)
+            finally:
+                response.close()
+        except Exception as exc:
+            if watch.cut:
+                raise TransportError(
+                    f"Network request failed: no complete answer within {timeout:g}s"
+                ) from None
+            if isinstance(exc, self._requests.RequestException):
+                raise TransportError(_describe(exc, url)) from None
+            raise TransportError(
+                f"Network request failed: {type(exc).__name__}: {exc}"[:300]
+            ) from None
+        finally:
+            WATCHDOG.release(watch)
 
     def close(self) -> None:
         with self._lock:
             if self._session is not None:
                 self._session.close()
                 self._session = None
+
+
+def _read_answer(response: Any) -> HttpAnswer:
+    """Status, headers and at most :data:`MAX_ANSWER_BYTES` of the body."""
+    raw = response.raw
+    data = raw.read(MAX_ANSWER_BYTES + 1, decode_content=True) or b""
+    if len(data) <= MAX_ANSWER_BYTES:
+        raw.release_conn()  # read to the end: the connection can be used again
+    text = data[:MAX_ANSWER_BYTES].decode("utf-8", "replace")
+    return HttpAnswer(
+        response.status_code, text, {k.lower(): v for k, v in response.headers.items()}
+    )
+
+
+_ADAPTER: Any = None
+
+
+def _watched_adapter_class() -> Any:
+    """``requests``' adapter, with connections that tell the watchdog about each request."""
+    global _ADAPTER
+    if _ADAPTER is not None:
+        return _ADAPTER
+    import urllib3
+    from requests.adapters import HTTPAdapter
+    from urllib3 import connection, connectionpool
+
+    class WatchedHTTPConnection(connection.HTTPConnection):
+        def request(self, *args: Any, **kwargs: Any) -> Any:
+            WATCHDOG.attach(self)
+            return super().request(*args, **kwargs)
+
+    class WatchedHTTPSConnection(connection.HTTPSConnection):
+        def request(self, *args: Any, **kwargs: Any) -> Any:
+            WATCHDOG.attach(self)
+            return super().request(*args, **kwargs)
+
+    class WatchedHTTPPool(connectionpool.HTTPConnectionPool):
+        ConnectionCls = WatchedHTTPConnection
+
+    class WatchedHTTPSPool(connectionpool.HTTPSConnectionPool):
+        ConnectionCls = WatchedHTTPSConnection
+
+    def watched(manager: Any) -> Any:
+        pools = getattr(manager, "pool_classes_by_scheme", None)
+        # Only urllib3's own pools are replaced (a SOCKS proxy keeps its own).
+        if isinstance(pools, dict) and pools.get("http") is urllib3.HTTPConnectionPool:
+            manager.pool_classes_by_scheme = {"http": WatchedHTTPPool, "https": WatchedHTTPSPool}
+        return manager
+
+    class WatchedAdapter(HTTPAdapter):
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            super().init_poolmanager(*args, **kwargs)
+            watched(self.poolmanager)
+
+        def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
+            return watched(super().proxy_manager_for(proxy, **kwargs))
+
+    _ADAPTER = WatchedAdapter
+    return _ADAPTER
 
 
 class SharedTransport:
@@ -157,11 +243,41 @@ class SharedTransport:
             self.transport.close()
 
 
-def _describe(exc: Any) -> str:
+def _describe(exc: Any, url: str) -> str:
+    """``Network request failed: <cause>`` naming the cause a reader can act on."""
     import requests
 
-    if isinstance(exc, requests.Timeout):
-        return "Network request failed: timed out"
-    if isinstance(exc, requests.ConnectionError):
-        return "Network request failed: connection error"
-    return f"Network request failed: {type(exc).__name__}"
+    cause = _cause(exc)
+    if isinstance(exc, requests.exceptions.SSLError) or isinstance(cause, ssl.SSLError):
+        what = f"TLS error ({cause})" if cause is not None else "TLS error"
+    elif isinstance(exc, requests.Timeout):
+        what = "timed out"
+    elif isinstance(cause, ConnectionRefusedError) or (
+        isinstance(cause, OSError) and cause.errno == errno.ECONNREFUSED
+    ):
+        what = "connection refused"
+    elif isinstance(cause, socket.gaierror):
+        what = "name not resolved (DNS)"
+    elif isinstance(exc, requests.ConnectionError):
+        what = "connection error" + (f" ({cause})" if cause is not None else "")
+    else:
+        what = type(exc).__name__
+    return f"Network request failed: {what}"[:300]
+
+
+def _cause(exc: BaseException) -> BaseException | None:
+    """The innermost exception below ``requests``' and ``urllib3``'s wrappers."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    found: BaseException | None = None
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        found = current
+        reason = getattr(current, "reason", None)
+        if isinstance(reason, BaseException):
+            current = reason
+            continue
+        args = getattr(current, "args", ())
+        inner = next((a for a in args if isinstance(a, BaseException)), None)
+        current = inner or current.__cause__ or current.__context__
+    return None if found is exc else found

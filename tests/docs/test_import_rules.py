@@ -29,6 +29,7 @@ LAYERS: list[set[str]] = [
         "thread_roles",
         "spool_format",
         "exit_hooks",
+        "watchdog",
     },
     {"transport", "protocol"},
     {"delivery"},
