@@ -90,6 +90,8 @@ class Spool:
         self._closed = False
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
+        #: names of files that look like ours but cannot be read as ours
+        self._skipped: set[str] = set()
 
     # -- writing (caller threads) ------------------------------------------
     def append(self, body: str, event_id: str, caller_id: bool) -> SpoolRef | None:
@@ -152,11 +154,11 @@ class Spool:
             message = f"spool full ({self.max_bytes} bytes in {self.directory})"
             raise SpoolFull(Failure(SPOOL_FULL, message))
         try:
-            os.makedirs(self.directory, exist_ok=True)
-            path, fd, header, reserved = fmt.create(self.directory, self.dest, capacity)
+            fmt.make_directory(self.directory)
+            path, fd, header, reserved = self._create(capacity)
             if self.fsync != "never":
                 fmt.sync_directory(self.directory)
-            segment = Segment(path, fd, size=header, capacity=capacity if reserved else 0)
+            segment = Segment(path, fd, size=header, capacity=reserved)
         except OSError as exc:
             self._broken(exc)
             return None
@@ -169,6 +171,16 @@ class Spool:
         self._bytes += segment.footprint
         self._start_thread()
         return segment
+
+    def _create(self, capacity: int) -> tuple[str, int, int, int]:
+        """A new segment file; tried again when its temporary file vanished under it
+        (another program cleaning the directory)."""
+        for _ in range(2):
+            try:
+                return fmt.create(self.directory, self.dest, capacity)
+            except FileNotFoundError:
+                continue
+        return fmt.create(self.directory, self.dest, capacity)
 
     def _add(self, segment: Segment) -> None:
         """Under the lock: hold ``segment`` under a number of its own."""
@@ -353,27 +365,27 @@ class Spool:
             return
         with self._lock:
             mine = {os.path.basename(s.path) for s in self._numbered.values()}
+        now = time.time()
         for name in names:
+            kind = fmt.ours(name)
+            if kind is None or name in mine or name in self._skipped:
+                continue  # not a file of ours, or one this process holds or gave up on
             path = os.path.join(self.directory, name)
-            if name.startswith(".") and name.endswith(".tmp"):
-                fd = fmt.try_lock(path)
-                if fd is not None:  # a segment whose creator died before naming it
-                    with contextlib.suppress(OSError):
-                        os.unlink(path)
-                    os.close(fd)
-            elif name.endswith(fmt.SUFFIX) and name not in mine:
-                fd = fmt.try_lock(path)
-                if fd is not None:
-                    self._take_over(path, fd)
+            if kind == "temporary":
+                fmt.remove_orphan(path, now)  # a segment whose creator died before naming it
+                continue
+            fd = fmt.try_lock(path)
+            if fd is not None:
+                self._take_over(path, fd)
 
     def _take_over(self, path: str, fd: int) -> None:
         try:
             taken = take_over(path, fd, self.dest)
         except (Unreadable, OSError):
+            # Named like ours but not readable as ours: skipped, never deleted or renamed.
+            self._skipped.add(os.path.basename(path))
             self._log.warning("Databuddy skipped %s: not a readable spool file", path)
             self._count_corrupt(1, f"unreadable spool file {os.path.basename(path)}")
-            with contextlib.suppress(OSError):
-                os.rename(path, path + ".corrupt")
             os.close(fd)
             return
         if taken is None:  # another destination's events: left for its client

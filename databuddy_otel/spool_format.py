@@ -18,6 +18,13 @@ half-made or unlocked while its writer lives. Anything else is normal after a
 crash and is read as far as it goes: a missing or empty file, a last line cut
 short, a damaged line (its CRC fails; counted and skipped), a foreign file.
 Space reserved for a segment and not written yet reads as zeros, which end it.
+
+The directory may be shared (several processes, other programs). The SDK
+deletes or renames only regular files with its own names (:func:`ours`), that
+it holds the lock of, and that carry its header; symlinks are never followed.
+A temporary file is left alone for :data:`ORPHAN_AGE` seconds, far longer than
+its creator needs between creating and renaming it. The directory is created
+``0700`` and the files ``0600``.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import json
 import os
 import re
 import secrets
+import stat
 import time
 import zlib
 from collections.abc import Iterator
@@ -37,6 +45,24 @@ from dataclasses import dataclass
 
 SUFFIX = ".spool"
 MAGIC = "databuddy-spool/1"
+
+#: Seconds before a temporary file nobody holds is taken for an orphan.
+ORPHAN_AGE = 60.0
+#: Smallest space reserved for a segment when the disk is short of space.
+MIN_RESERVE = 16 * 1024
+
+_SEGMENT_NAME = re.compile(r"[0-9]+-[0-9]+-[0-9a-f]+\.spool")
+_TEMPORARY_NAME = re.compile(r"\.[0-9]+-[0-9]+-[0-9a-f]+\.tmp")
+_FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+
+
+def ours(name: str) -> str | None:
+    """``"segment"`` or ``"temporary"`` for a file name this SDK makes, else ``None``."""
+    if _SEGMENT_NAME.fullmatch(name):
+        return "segment"
+    if _TEMPORARY_NAME.fullmatch(name):
+        return "temporary"
+    return None
 
 
 def destination(protocol: str, api_url: str, client_id: str | None, api_key: str | None) -> str:
@@ -150,19 +176,35 @@ def header_ok(data: bytes, dest: str) -> bool | None:
     return record.body == f"{MAGIC} {dest}"
 
 
-def create(directory: str, dest: str, capacity: int) -> tuple[str, int, int, bool]:
+def make_directory(directory: str) -> None:
+    """Create the spool directory (and its parents), private to this user."""
+    if os.path.isdir(directory):
+        return
+    parent = os.path.dirname(directory)
+    if parent:
+        os.makedirs(parent, exist_ok=True)
+    try:
+        os.mkdir(directory, 0o700)
+    except FileExistsError:
+        return
+    os.chmod(directory, 0o700)  # whatever the umask is
+
+
+def create(directory: str, dest: str, capacity: int) -> tuple[str, int, int, int]:
     """A new segment, locked by this process and headed: its path, its descriptor, the
-    header's length, and whether ``capacity`` bytes of disk were reserved for it (then
-    it may be written through a memory map: a write can never meet a full disk there)."""
+    header's length, and the bytes of disk reserved for it (0 where the filesystem
+    cannot reserve; then it is written with ``write()``, else through a memory map,
+    where a write can never meet a full disk). Short of space, less is reserved."""
     name = f"{int(time.time() * 1000):013d}-{os.getpid()}-{secrets.token_hex(4)}"
     temporary = os.path.join(directory, f".{name}.tmp")
     path = os.path.join(directory, name + SUFFIX)
-    fd = os.open(temporary, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(temporary, flags, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         header = frame(f"h {MAGIC} {dest}".encode("ascii"))
         os.write(fd, header)
-        reserved = reserve(fd, capacity)
+        reserved = _reserve_what_fits(fd, capacity)
         os.rename(temporary, path)
     except BaseException:
         os.close(fd)
@@ -170,6 +212,19 @@ def create(directory: str, dest: str, capacity: int) -> tuple[str, int, int, boo
             os.unlink(temporary)
         raise
     return path, fd, len(header), reserved
+
+
+def _reserve_what_fits(fd: int, capacity: int) -> int:
+    """Reserve ``capacity`` bytes, or half as much while the disk is full, down to
+    :data:`MIN_RESERVE`; 0 where the filesystem cannot reserve at all."""
+    size = capacity
+    while True:
+        try:
+            return size if reserve(fd, size) else 0
+        except OSError as exc:
+            if exc.errno not in _FULL or size // 2 < MIN_RESERVE:
+                raise
+            size //= 2
 
 
 def reserve(fd: int, size: int) -> bool:
@@ -198,17 +253,47 @@ def read_range(path: str, start: int, end: int) -> bytes | None:
 
 
 def try_lock(path: str) -> int | None:
-    """Open and lock a file another process may own; ``None`` when it is owned or gone."""
+    """Open and lock a regular file another process may own; ``None`` when it is owned,
+    gone, or not a regular file (a symlink is never followed)."""
     try:
-        fd = os.open(path, os.O_RDWR)
+        fd = os.open(path, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     except OSError:
         return None
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            return None
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         os.close(fd)
         return None
     return fd
+
+
+def remove_orphan(path: str, now: float) -> bool:
+    """Delete a temporary file whose creator died before naming it; ``True`` if it was.
+
+    Only one old enough (:data:`ORPHAN_AGE`), unlocked, and empty or headed as ours.
+    """
+    try:
+        if now - os.lstat(path).st_mtime < ORPHAN_AGE:
+            return False
+    except OSError:
+        return False
+    fd = try_lock(path)
+    if fd is None:
+        return False
+    try:
+        first = os.pread(fd, 256, 0).split(b"\n", 1)[0]
+        record = parse(first)
+        if first.strip(b"\x00") and not (record.kind == "h" and record.body.startswith(MAGIC)):
+            return False
+        os.unlink(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def sync_directory(directory: str) -> None:

@@ -135,7 +135,7 @@ def test_events_left_at_shutdown_stay_for_the_next_start(
 def test_segments_for_another_destination_are_left_alone(server: DevServer, tmp_path: Path) -> None:
     """Events written for another site or URL are never sent here."""
     other = fmt.destination("track", "https://elsewhere.example", "other-site", None)
-    path = write_segment(tmp_path, other, [fmt.event_line(0, False, left_body(0))], "1-1-other")
+    path = write_segment(tmp_path, other, [fmt.event_line(0, False, left_body(0))], "1-1-07e4")
     client = Databuddy(client_id="spool-site", api_url=server.url, spool_dir=str(tmp_path))
     client.flush(timeout=2)
     client.shutdown()
