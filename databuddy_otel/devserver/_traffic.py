@@ -53,9 +53,17 @@ def summary(
         "accepted": accepted,
         "names": list(names),
         "refusals": [_reason(refusal) for refusal in refusals],
-        "fault": None if fault is None else {"kind": fault.kind, "source": fault.source},
+        "fault": None if fault is None else _fault(fault),
         "delay": fault.seconds if fault is not None and fault.kind == "delay" else None,
     }
+
+
+def _fault(fault: Fault) -> dict[str, Any]:
+    described: dict[str, Any] = {"kind": fault.kind, "source": fault.source}
+    described["staged"] = not fault.processes  # the refusals are the fault's own
+    if fault.kind == "trickle":
+        described["interval"] = fault.seconds
+    return described
 
 
 def _reason(refusal: dict[str, Any]) -> str:
@@ -97,11 +105,13 @@ def _outcome(message: Message) -> str:
     if reasons:
         shown = " | ".join(reasons[:_MAX_REASONS])
         more = f" | and {len(reasons) - _MAX_REASONS} more" if len(reasons) > _MAX_REASONS else ""
-        injected = f", injected by {fault['source']}" if fault and fault["kind"] != "delay" else ""
+        injected = f", injected by {fault['source']}" if fault and fault["staged"] else ""
         count = f" {len(reasons)}" if len(reasons) > 1 else ""
         parts.append(f"refused{count}{injected}: {shown}{more}")
-    if fault is not None and fault["kind"] == "drop" and not reasons:
+    if fault is not None and fault["kind"] == "drop" and not fault["staged"]:
         parts.append(f"answer dropped, injected by {fault['source']}")
+    if fault is not None and fault["kind"] == "trickle" and not fault["staged"]:
+        parts.append(f"answer trickled a byte every {fault['interval']:g}s by {fault['source']}")
     if message["delay"] is not None:
         parts.append(f"answer delayed {message['delay']:g}s by {fault['source']}")
     return "; ".join(parts) or "nothing stored"
