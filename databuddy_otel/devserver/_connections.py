@@ -6,7 +6,8 @@ one may take to send a request, and cutting them all when the server stops.
   the accepting thread itself, and no thread. The socket then lingers, half-closed, on
   the accepting thread's poll loop until the client has read the answer and closed
   (or :data:`LINGER_SECONDS` pass), because closing a socket with unread input resets
-  the connection, and a reset can destroy the answer before the client reads it.
+  the connection, and a reset can destroy the answer before the client reads it
+  (RFC 9112 §9.6, "Tear-down").
 - **A deadline.** From the moment a connection is ready for a request (accepted, or its
   previous answer sent) the whole request, line, headers and body, must arrive within
   ``request_timeout`` seconds; :class:`DeadlineReader` enforces it on every read, so a
