@@ -153,12 +153,6 @@ class CappedHTTPServer(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         logger.debug("connection from %s ended with an error", client_address, exc_info=True)
 
-    @property
-    def connection_count(self) -> int:
-        """Connections open now, each holding a thread (turned-away ones not counted)."""
-        with self._connections_lock:
-            return len(self._connections)
-
     def _turn_away(self, sock: socket.socket, client_address: Any) -> None:
         """Answer ``busy_answer`` without a thread, then let the socket linger."""
         logger.debug("turned away %s: %d connections open", client_address, self.max_connections)

@@ -18,6 +18,7 @@ No sockets here: the handler asks, and sends the :class:`Denial` it gets back.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import re
 from collections.abc import Iterable
@@ -100,7 +101,11 @@ class Guard:
         self._port = port
         names = set(LOOPBACK_NAMES)
         exact: set[tuple[str, int]] = set()
-        for entry in [bound_host, *allowed_hosts]:
+        entries = [*allowed_hosts]
+        with contextlib.suppress(ValueError):  # an address no Host header could name
+            allowed_host(bound_host)
+            entries.append(bound_host)
+        for entry in entries:
             host, entry_port = allowed_host(entry)
             if entry_port is None:
                 names.add(host)

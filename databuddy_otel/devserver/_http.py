@@ -123,8 +123,9 @@ class IngestHandler(BaseHTTPRequestHandler):
         if self._reader.expired and self._reader.received:
             # Half a request came: say why it is cut. (An idle connection just closes.)
             self.close_connection = True
-            for name in ("requestline", "request_version", "command"):
-                vars(self).setdefault(name, "")
+            # Whatever part of the request came, the 408 answers none of it (not a HEAD).
+            self.command, self.request_version = "", self.protocol_version
+            vars(self).setdefault("requestline", "")
             seconds = self.server.request_timeout
             message = f"Request not complete within {seconds:g}s"
             with contextlib.suppress(OSError):
@@ -267,9 +268,11 @@ class IngestHandler(BaseHTTPRequestHandler):
             self._injected(request, fault, canned.status, canned.describe())
             self.close_connection = canned.closes or request.body.data is None
             try:
-                write_reply(canned, self.wfile, self.server.state.stopping)
+                complete = write_reply(canned, self.wfile, self.server.state.stopping)
             except OSError:
-                self.close_connection = True  # the client went away mid-body
+                complete = False  # the client went away mid-body
+            if not complete:
+                self.close_connection = True
                 return
             self._discard(unread, timeout=1.0)
         elif isinstance(fault.answer, Trickle):

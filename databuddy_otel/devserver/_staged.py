@@ -85,14 +85,15 @@ class CannedReply:
             yield piece
 
 
-def write_reply(reply: CannedReply, wfile: BufferedIOBase, stopping: threading.Event) -> None:
-    """Write ``reply`` to ``wfile``, stopping early if the server stops."""
+def write_reply(reply: CannedReply, wfile: BufferedIOBase, stopping: threading.Event) -> bool:
+    """Write ``reply`` to ``wfile``; False if the server began stopping before the end."""
     wfile.write(reply.head())
     for piece in reply.chunks():
         if stopping.is_set():
-            return
+            return False
         wfile.write(piece)
     wfile.flush()
+    return True
 
 
 @dataclass(frozen=True)
