@@ -7,10 +7,11 @@ a request id and asks :class:`~databuddy_otel.devserver._state.IngestState` whet
 fault is armed for it; :mod:`~databuddy_otel.devserver._ingest` answers the rest, and
 :mod:`~databuddy_otel.devserver._staged` writes the hostile answers. Before the answer
 goes out, what it refused is kept (``GET /rejections``) and the request's summary is
-published for the terminal; stored events were published as they were stored. An event
-stream (``GET /stream``) holds its handler thread until the viewer or the server goes
-(:mod:`~databuddy_otel.devserver._viewer`). The connection cap and the request deadline
-live in :mod:`~databuddy_otel.devserver._connections`.
+published for the terminal (:mod:`~databuddy_otel.devserver._traffic`); stored events
+were published as they were stored. An event stream (``GET /stream``) holds its handler
+thread until the viewer or the server goes (:mod:`~databuddy_otel.devserver._viewer`).
+The connection cap and the request deadline live in
+:mod:`~databuddy_otel.devserver._connections`.
 """
 
 from __future__ import annotations
@@ -36,11 +37,9 @@ from databuddy_otel.devserver._ingest import (
     Reply,
     answer,
     first,
-    refusals_of,
     status_message,
     track_error,
 )
-from databuddy_otel.devserver._refusals import refusal
 from databuddy_otel.devserver._staged import (
     SERVER_HEADER,
     CannedReply,
@@ -50,7 +49,7 @@ from databuddy_otel.devserver._staged import (
 )
 from databuddy_otel.devserver._state import Fault, IngestState
 from databuddy_otel.devserver._store import StoreClosed
-from databuddy_otel.devserver._traffic import summary
+from databuddy_otel.devserver._traffic import record_answer, record_staged
 from databuddy_otel.devserver._viewer import SNAPSHOT_EVENTS, page, serve_stream
 
 logger = logging.getLogger("databuddy.devserver")
@@ -226,7 +225,7 @@ class IngestHandler(BaseHTTPRequestHandler):
                 path, query, self.headers, body, state.count_request(), received_at
             )
             reply = Reply(denial.status, track_error(denial.status, denial.message))
-            self._record(request, reply, None, dropped=False)
+            record_answer(state, request, reply, None, dropped=False)
             self._send(reply.status, reply.payload, close=body.data is None)
             self._discard(body.unread, timeout=1.0)
             return
@@ -243,7 +242,7 @@ class IngestHandler(BaseHTTPRequestHandler):
             logger.exception("the dev server failed to process request %d", request_id)
             reply = Reply(500, track_error(500, "Internal server error"), close=True)
         dropped = fault is not None and fault.kind == "drop"
-        self._record(request, reply, fault, dropped=dropped)
+        record_answer(state, request, reply, fault, dropped=dropped)
         if fault is not None:
             if reply.stored:
                 state.mark_faulted(request_id)
@@ -259,16 +258,16 @@ class IngestHandler(BaseHTTPRequestHandler):
 
     def _stage(self, request: IngestRequest, fault: Fault) -> None:
         """Answer with ``fault`` instead of processing ``request`` (nothing is stored)."""
-        unread = request.body.unread
+        state, unread = self.server.state, request.body.unread
         if fault.kind == "drop":
-            self._injected(request, fault, None, "Connection closed without an answer")
+            record_staged(state, request, fault, None, "Connection closed without an answer")
             self.close_connection = True
         elif isinstance(fault.answer, CannedReply):
             canned = fault.answer
-            self._injected(request, fault, canned.status, canned.describe())
+            record_staged(state, request, fault, canned.status, canned.describe())
             self.close_connection = canned.closes or request.body.data is None
             try:
-                complete = write_reply(canned, self.wfile, self.server.state.stopping)
+                complete = write_reply(canned, self.wfile, state.stopping)
             except OSError:
                 complete = False  # the client went away mid-body
             if not complete:
@@ -277,10 +276,10 @@ class IngestHandler(BaseHTTPRequestHandler):
             self._discard(unread, timeout=1.0)
         elif isinstance(fault.answer, Trickle):
             message = fault.answer.describe(stored=False)
-            self._injected(request, fault, 200, message)
+            record_staged(state, request, fault, 200, message)
             self._trickle(fault.answer, 200, {})
         else:
-            self._injected(request, fault, fault.status, status_message(fault.status))
+            record_staged(state, request, fault, fault.status, status_message(fault.status))
             headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
             payload = track_error(fault.status, status_message(fault.status))
             self._send(fault.status, payload, close=request.body.data is None, headers=headers)
@@ -293,51 +292,6 @@ class IngestHandler(BaseHTTPRequestHandler):
         with contextlib.suppress(OSError):
             self.wfile.flush()
             trickle(trickled, status, data, self.connection, self.server.state.stopping)
-
-    def _record(
-        self, request: IngestRequest, reply: Reply, fault: Fault | None, *, dropped: bool
-    ) -> None:
-        """Keep what ``reply`` refused and log the request (for the viewer and terminal)."""
-        state = self.server.state
-        refusals = refusals_of(request, reply)
-        for refused in refusals:
-            state.refuse(refused)
-        if fault is not None and dropped:
-            message = f"Connection closed without an answer, after storing {reply.stored} event(s)"
-            state.refuse(_injected_refusal(request, fault, None, message))
-        if state.feed.wants("request"):
-            state.note_request(
-                summary(
-                    request_id=request.request_id,
-                    received_at=request.received_at,
-                    path=request.path,
-                    status=None if dropped else reply.status,
-                    stored=reply.stored,
-                    accepted=reply.accepted,
-                    names=reply.names,
-                    refusals=refusals,
-                    fault=fault,
-                )
-            )
-
-    def _injected(
-        self, request: IngestRequest, fault: Fault, status: int | None, message: str
-    ) -> None:
-        """Keep and log a refusal staged on purpose (nothing was processed)."""
-        refused = _injected_refusal(request, fault, status, message)
-        state = self.server.state
-        state.refuse(refused)
-        if state.feed.wants("request"):
-            state.note_request(
-                summary(
-                    request_id=request.request_id,
-                    received_at=request.received_at,
-                    path=request.path,
-                    status=status,
-                    refusals=[refused],
-                    fault=fault,
-                )
-            )
 
     def _read_body(self) -> Body:
         """The request's body; with it the request is complete and its deadline lifted."""
@@ -388,17 +342,3 @@ class IngestHandler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(data)
         self.wfile.flush()
-
-
-def _injected_refusal(
-    request: IngestRequest, fault: Fault, status: int | None, message: str
-) -> dict[str, Any]:
-    return refusal(
-        request_id=request.request_id,
-        received_at=request.received_at,
-        path=request.path,
-        status=status,
-        message=message,
-        offending=request.body.data or b"",
-        injected=fault.source,
-    )
