@@ -23,7 +23,8 @@ def databuddy_server() -> Iterator[DevServer]:
 
     ``server.url`` to send to; ``server.events(name)`` for what it stored;
     ``server.rejections()`` for what it refused and why, newest first; fault controls
-    (``fail_next``, ``delay_next``, ``drop_next``, ``set_outage``); and a live page of
+    (``fail_next``, ``delay_next``, ``drop_next``, ``set_outage``, ``reply_next``,
+    ``trickle_next``); and a live page of
     events and refusals at ``server.url + "/"``::
 
         def test_an_empty_name_is_refused(databuddy_server):

@@ -3,25 +3,32 @@
 It speaks both wire generations (``POST /track``; legacy ``POST /`` and
 ``POST /batch``) with the basket server's validation, stores what it accepts in
 SQLite, shows it at ``GET /events`` and, live, on the page at ``GET /``, keeps the
-last refusals with their reasons (``GET /rejections``), and can fail, delay or drop
-requests on demand so clients' retry paths can be tested::
+last refusals with their reasons (``GET /rejections``), and can fail, delay, drop,
+trickle or answer requests like a bad proxy on demand, so clients' retry paths can be
+tested::
 
     with DevServer() as server:
         requests.post(f"{server.url}/track", json={"name": "signup"}, params={"website_id": "w"})
         assert server.wait_for_events(1)[0]["name"] == "signup"
 
 Command line: ``python -m databuddy_otel.devserver --port 8910``.
+
+It is safe to leave running on a laptop: it answers only to its own names (no DNS
+rebinding), refuses writes a web page could forge, caps its connections and closes
+connections that take too long to send a request. See docs/devserver.md.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any, TextIO
 
+from databuddy_otel.devserver import _arguments as check
 from databuddy_otel.devserver._http import IngestHTTPServer
+from databuddy_otel.devserver._staged import Trickle
 from databuddy_otel.devserver._state import Fault, IngestState
 from databuddy_otel.devserver._store import Store
 from databuddy_otel.devserver._traffic import RequestLog, banner
@@ -42,6 +49,15 @@ class DevServer:
     judged by the key alone, as on the live service. With ``request_log`` (a text
     stream such as ``sys.stdout``) it writes ``Databuddy dev server listening on URL
     (events: URL/)`` there, then one line per ingest request, as the command does.
+
+    Safety (docs/devserver.md, "Safe on a laptop"): a request whose ``Host`` is not
+    ``localhost``, ``127.0.0.1``, ``[::1]``, ``host``, one of ``allowed_hosts`` (names,
+    optionally ``name:port``) or, when bound to ``0.0.0.0`` / ``::``, an IP address, is
+    refused with 421; a write (ingest, ``DELETE /events``) from a foreign ``Origin``
+    must be ``Content-Type: application/json`` or gets 403. At most ``max_connections``
+    connections are open at once (viewer streams included); past that a connection
+    gets an immediate 503 with ``Retry-After: 1``. A connection must send each whole
+    request within ``request_timeout`` seconds of being ready for it, or is closed.
     """
 
     def __init__(
@@ -53,6 +69,9 @@ class DevServer:
         client_ids: Iterable[str] | None = None,
         api_keys: Iterable[str] | None = None,
         request_log: TextIO | None = None,
+        allowed_hosts: Iterable[str] | None = None,
+        max_connections: int = 64,
+        request_timeout: float = 10.0,
     ) -> None:
         if not isinstance(host, str) or not host:
             raise ValueError(f"host must be a non-empty string such as '127.0.0.1', not {host!r}")
@@ -63,8 +82,11 @@ class DevServer:
         self._host = host
         self._port = port
         self._db = db
-        self._client_ids = _string_set("client_ids", client_ids)
-        self._api_keys = _string_set("api_keys", api_keys)
+        self._client_ids = check.string_set("client_ids", client_ids)
+        self._api_keys = check.string_set("api_keys", api_keys)
+        self._allowed_hosts = check.host_names(allowed_hosts)
+        self._max_connections = check.positive_int("max_connections", max_connections)
+        self._request_timeout = check.seconds("request_timeout", request_timeout, interval=True)
         if request_log is not None and not callable(getattr(request_log, "write", None)):
             raise TypeError(
                 f"request_log must be a text stream such as sys.stdout, not {request_log!r}"
@@ -93,7 +115,13 @@ class DevServer:
             store = Store(self._db)
             try:
                 state = IngestState(store, client_ids=self._client_ids, api_keys=self._api_keys)
-                server = IngestHTTPServer((self._host, self._port), state)
+                server = IngestHTTPServer(
+                    (self._host, self._port),
+                    state,
+                    allowed_hosts=self._allowed_hosts,
+                    max_connections=self._max_connections,
+                    request_timeout=self._request_timeout,
+                )
             except BaseException:
                 store.close()
                 raise
@@ -217,21 +245,23 @@ class DevServer:
     def fail_next(
         self, n: int = 1, *, status: int = 503, retry_after: float | str | None = None
     ) -> None:
-        """Answer the next ``n`` ingest requests with ``status`` and store nothing."""
+        """Answer the next ``n`` ingest requests with ``status`` and store nothing.
+
+        ``retry_after`` becomes a ``Retry-After`` header: a number as seconds, a string
+        verbatim (``"0"``, ``"-5"``, an HTTP date in the past: whatever a test needs).
+        """
         fault = Fault(
             "fail",
-            status=_status(status),
-            retry_after=_retry_after(retry_after),
+            status=check.status(status),
+            retry_after=check.retry_after(retry_after),
             source="fail_next",
         )
-        self._running().arm(fault, _count(n))
+        self._running().arm(fault, check.count(n))
 
     def delay_next(self, n: int = 1, *, seconds: float) -> None:
         """Store the next ``n`` ingest requests' events, then wait ``seconds`` to answer."""
-        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds >= 0:
-            raise ValueError(f"seconds must be a number >= 0, not {seconds!r}")
-        fault = Fault("delay", seconds=float(seconds), source="delay_next")
-        self._running().arm(fault, _count(n))
+        fault = Fault("delay", seconds=check.seconds("seconds", seconds), source="delay_next")
+        self._running().arm(fault, check.count(n))
 
     def drop_next(self, n: int = 1, *, after_processing: bool = False) -> None:
         """Close the next ``n`` ingest connections without an answer.
@@ -240,16 +270,74 @@ class DevServer:
         lost on the way back.
         """
         fault = Fault("drop", after_processing=bool(after_processing), source="drop_next")
-        self._running().arm(fault, _count(n))
+        self._running().arm(fault, check.count(n))
 
-    def set_outage(self, status: int | None) -> None:
-        """Answer every ingest request with ``status`` (0: drop it) until ``set_outage(None)``."""
+    def reply_next(
+        self,
+        n: int = 1,
+        *,
+        status: int = 200,
+        body: bytes | str = b"",
+        content_type: str | None = "text/html; charset=utf-8",
+        headers: Mapping[str, str] | None = None,
+        size: int | None = None,
+    ) -> None:
+        """Answer the next ``n`` ingest requests with exactly this, and store nothing.
+
+        What a captive portal or a proxy in the way answers: an HTML 200, an empty 200,
+        a ``308`` with ``headers={"Location": ...}``. ``status`` is in 200..599; a ``str``
+        ``body`` goes out as UTF-8; ``content_type=None`` sends no Content-Type;
+        ``headers`` are sent verbatim after it (Content-Type, Content-Length and
+        Transfer-Encoding come from the other arguments). ``size`` makes the body that
+        many bytes, ``body`` repeated (spaces when empty) and streamed in 64 KiB pieces,
+        so a 400 MB answer costs the server no more memory than a small one.
+        """
+        reply = check.canned_reply(
+            status_code=status, body=body, content_type=content_type, headers=headers, size=size
+        )
+        fault = Fault("reply", status=reply.status, answer=reply, source="reply_next")
+        self._running().arm(fault, check.count(n))
+
+    def trickle_next(
+        self, n: int = 1, *, interval: float = 0.5, store: bool = True, headers_too: bool = False
+    ) -> None:
+        """Answer the next ``n`` ingest requests one byte every ``interval`` seconds.
+
+        With ``store`` the request is processed first (its events stored, as when the
+        server did its job but the answer is slow) and the answer is its usual status
+        and JSON; without, nothing is stored and the answer is a 200 with ``{}``. Either
+        way it declares ``Content-Type: application/json`` and a ``Content-Length`` of
+        1 MiB (the JSON, then spaces) and sends the body a byte at a time until the
+        client disconnects or the server stops. With ``headers_too`` the status line
+        and headers are trickled too. Requests whose events were stored show in
+        :meth:`faulted_request_ids`.
+        """
+        trickled = Trickle(check.seconds("interval", interval, interval=True), bool(headers_too))
+        fault = Fault(
+            "trickle",
+            seconds=trickled.interval,
+            after_processing=bool(store),
+            answer=trickled,
+            source="trickle_next",
+        )
+        self._running().arm(fault, check.count(n))
+
+    def set_outage(self, status: int | None, *, retry_after: float | str | None = None) -> None:
+        """Answer every ingest request with ``status`` (0: drop it) until ``set_outage(None)``.
+
+        ``retry_after`` is sent as by :meth:`fail_next`.
+        """
         if status is None:
             fault = None
         elif status == 0 and not isinstance(status, bool):
             fault = Fault("drop", source="set_outage")
         else:
-            fault = Fault("fail", status=_status(status), source="set_outage")
+            fault = Fault(
+                "fail",
+                status=check.status(status),
+                retry_after=check.retry_after(retry_after),
+                source="set_outage",
+            )
         self._running().set_outage(fault)
 
     def set_flaky(self, rate: float, *, seed: int | None = None) -> None:
@@ -267,36 +355,6 @@ class DevServer:
         self._running().clear_faults()
 
     def faulted_request_ids(self) -> set[int]:
-        """Request ids whose events were stored but whose answer was delayed or dropped."""
+        """Request ids whose events were stored but whose answer was delayed, dropped or
+        trickled."""
         return self._started().faulted_request_ids()
-
-
-def _string_set(argument: str, values: Iterable[str] | None) -> frozenset[str] | None:
-    if values is None:
-        return None
-    if isinstance(values, str):
-        raise TypeError(f"{argument} must be an iterable of strings; wrap {values!r} in a list")
-    result = frozenset(values)
-    if not all(isinstance(value, str) and value for value in result):
-        raise ValueError(f"{argument} must hold non-empty strings, got {sorted(map(repr, result))}")
-    return result or None
-
-
-def _count(n: int) -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be an int >= 1 (how many requests), not {n!r}")
-    return n
-
-
-def _status(status: int) -> int:
-    if isinstance(status, bool) or not isinstance(status, int) or not 200 <= status <= 599:
-        raise ValueError(f"status must be an HTTP status code in 200..599, not {status!r}")
-    return status
-
-
-def _retry_after(value: float | str | None) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise ValueError(f"retry_after must be seconds >= 0 or an HTTP date string, not {value!r}")
-    return str(int(value)) if float(value).is_integer() else repr(float(value))

@@ -48,11 +48,23 @@ def _parser() -> argparse.ArgumentParser:
         help="accept only this API key on /track (repeatable; default: accept any)",
     )
     parser.add_argument(
+        "--allowed-hosts",
+        metavar="NAMES",
+        type=_names,
+        default=[],
+        help="comma-separated extra Host names to answer to, each optionally with :port"
+        " (default: only localhost, 127.0.0.1, [::1] and --host)",
+    )
+    parser.add_argument(
         "--quiet",
         action="store_true",
         help="print only the first line, not one line per ingest request",
     )
     return parser
+
+
+def _names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             db=args.db,
             client_ids=args.client_id,
             api_keys=args.api_key,
+            allowed_hosts=args.allowed_hosts,
             request_log=None if args.quiet else sys.stdout,
         )
     except (TypeError, ValueError) as exc:

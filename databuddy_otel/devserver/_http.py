@@ -1,30 +1,35 @@
-"""HTTP side of the local ingest server: the threading server that can cut its
-connections when stopping, routing, inspection endpoints, the viewer's page and
-stream, and fault injection.
+"""HTTP side of the local ingest server: routing, who may ask (the Host and Origin
+rules of :mod:`~databuddy_otel.devserver._guard`), inspection endpoints, the viewer's
+page and stream, and fault injection.
 
-Every ingest request (``POST /track``, ``POST /``, ``POST /batch``) gets a request id
-and first asks :class:`~databuddy_otel.devserver._state.IngestState` whether a fault
-is armed for it; :mod:`~databuddy_otel.devserver._ingest` answers the rest. Before
-the answer goes out, what it refused is kept (``GET /rejections``) and the request's
-summary is published for the terminal; stored events were published as they were
-stored. An event stream (``GET /stream``) holds its handler thread until the viewer
-or the server goes (:mod:`~databuddy_otel.devserver._viewer`).
+Every ingest request (``POST /track``, ``POST /``, ``POST /batch``) is read whole, gets
+a request id and asks :class:`~databuddy_otel.devserver._state.IngestState` whether a
+fault is armed for it; :mod:`~databuddy_otel.devserver._ingest` answers the rest, and
+:mod:`~databuddy_otel.devserver._staged` writes the hostile answers. Before the answer
+goes out, what it refused is kept (``GET /rejections``) and the request's summary is
+published for the terminal (:mod:`~databuddy_otel.devserver._traffic`); stored events
+were published as they were stored. An event stream (``GET /stream``) holds its handler
+thread until the viewer or the server goes (:mod:`~databuddy_otel.devserver._viewer`).
+The connection cap and the request deadline live in
+:mod:`~databuddy_otel.devserver._connections`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
 import socket
-import socketserver
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterable
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from databuddy_otel.devserver._body import discard, read_body
+from databuddy_otel.devserver._body import Body, discard, read_body
+from databuddy_otel.devserver._connections import CappedHTTPServer, DeadlineReader, canned_answer
+from databuddy_otel.devserver._guard import Denial, Guard
 from databuddy_otel.devserver._ingest import (
     IngestRequest,
     Json,
@@ -32,14 +37,19 @@ from databuddy_otel.devserver._ingest import (
     Reply,
     answer,
     first,
-    refusals_of,
     status_message,
     track_error,
 )
-from databuddy_otel.devserver._refusals import refusal
+from databuddy_otel.devserver._staged import (
+    SERVER_HEADER,
+    CannedReply,
+    Trickle,
+    trickle,
+    write_reply,
+)
 from databuddy_otel.devserver._state import Fault, IngestState
 from databuddy_otel.devserver._store import StoreClosed
-from databuddy_otel.devserver._traffic import summary
+from databuddy_otel.devserver._traffic import record_answer, record_staged
 from databuddy_otel.devserver._viewer import SNAPSHOT_EVENTS, page, serve_stream
 
 logger = logging.getLogger("databuddy.devserver")
@@ -57,57 +67,41 @@ _ROUTES: dict[str, tuple[str, ...]] = {
 }
 
 
-class IngestHTTPServer(ThreadingHTTPServer):
-    """A threading HTTP server that can cut its open connections when stopping."""
+class IngestHTTPServer(CappedHTTPServer):
+    """The ingest server: the state, the guard and the request deadline its handlers share."""
 
-    daemon_threads = True
-    # The socketserver default (5) drops connections when several clients, each with
-    # a few requests in flight, connect at once; they would retry a second later.
-    request_queue_size = 128
-
-    def __init__(self, address: tuple[str, int], state: IngestState) -> None:
-        if ":" in address[0]:
-            self.address_family = socket.AF_INET6
+    def __init__(
+        self,
+        address: tuple[str, int],
+        state: IngestState,
+        *,
+        allowed_hosts: Iterable[str] = (),
+        max_connections: int,
+        request_timeout: float,
+    ) -> None:
         self.state = state
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-        super().__init__(address, IngestHandler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind does a reverse DNS lookup (getfqdn) we don't need.
-        socketserver.TCPServer.server_bind(self)
-        self.server_name = str(self.server_address[0])
-        self.server_port = int(self.server_address[1])
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        if isinstance(request, socket.socket):
-            with self._connections_lock:
-                self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._connections_lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        logger.debug("connection from %s ended with an error", client_address, exc_info=True)
-
-    def close_connections(self) -> None:
-        """Shut down every open connection so idle keep-alive threads end."""
-        with self._connections_lock:
-            connections = list(self._connections)
-        for conn in connections:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
+        self.request_timeout = request_timeout
+        message = (
+            f"Too many connections: this dev server serves at most {max_connections} at once"
+            " (DevServer(max_connections=...)); retry in a second"
+        )
+        body = json.dumps(track_error(503, message), separators=(",", ":")).encode("ascii")
+        headers = {"Content-Type": "application/json", "Retry-After": "1", "Connection": "close"}
+        busy = canned_answer("503 Service Unavailable", body, headers)
+        super().__init__(address, IngestHandler, max_connections=max_connections, busy_answer=busy)
+        self.guard = Guard(
+            bound_host=address[0], port=self.server_port, allowed_hosts=allowed_hosts
+        )
 
 
 class IngestHandler(BaseHTTPRequestHandler):
     """Routes one HTTP/1.1 request; keeps the connection alive when it safely can."""
 
     protocol_version = "HTTP/1.1"
-    server_version = "DatabuddyDevServer/1"
-    timeout = 60  # seconds a connection may stay idle or stall mid-body
+    server_version = SERVER_HEADER
+    # Seconds one read or write may stall; a whole request must also arrive within
+    # the server's request_timeout (the DeadlineReader below).
+    timeout = 60
     # Buffered, flushed once per answer: headers and body leave in one segment, so
     # Nagle plus the client's delayed ACK cannot add 40 ms to every keep-alive request.
     wbufsize = -1
@@ -117,6 +111,24 @@ class IngestHandler(BaseHTTPRequestHandler):
         super().setup()
         with contextlib.suppress(OSError):
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        plain, self._reader = self.rfile, DeadlineReader(self.connection)
+        self.rfile = io.BufferedReader(self._reader)
+        plain.close()  # it holds a reference that would keep the socket open
+
+    def handle_one_request(self) -> None:
+        self._reader.start(self.server.request_timeout)
+        super().handle_one_request()  # a RequestTimeout ends it and marks the connection closed
+        self._reader.finish()
+        if self._reader.expired and self._reader.received:
+            # Half a request came: say why it is cut. (An idle connection just closes.)
+            self.close_connection = True
+            # Whatever part of the request came, the 408 answers none of it (not a HEAD).
+            self.command, self.request_version = "", self.protocol_version
+            vars(self).setdefault("requestline", "")
+            seconds = self.server.request_timeout
+            message = f"Request not complete within {seconds:g}s"
+            with contextlib.suppress(OSError):
+                self._send(408, track_error(408, message), close=True)
 
     def handle_expect_100(self) -> bool:
         # The stdlib writes "100 Continue" without flushing; our wfile is buffered.
@@ -142,11 +154,18 @@ class IngestHandler(BaseHTTPRequestHandler):
         path = url.path.rstrip("/") or "/"
         query = parse_qs(url.query)
         allowed = _ROUTES.get(path)
-        if allowed is not None and self.command == "POST" and "POST" in allowed:
-            self._ingest(path, query)
+        ingest = allowed is not None and self.command == "POST" and "POST" in allowed
+        guard = self.server.guard
+        denial = guard.check_host(self.headers)
+        if denial is None and (ingest or (path == "/events" and self.command == "DELETE")):
+            denial = guard.check_write(self.headers)
+        if ingest:
+            self._ingest(path, query, denial)
             return
         self._skip_body()
-        if allowed is None:
+        if denial is not None:
+            self._send(denial.status, track_error(denial.status, denial.message))
+        elif allowed is None:
             self._send(404, track_error(404, "Not found"))
         elif self.command not in allowed:
             headers = {"Allow": ", ".join(allowed)}
@@ -196,22 +215,24 @@ class IngestHandler(BaseHTTPRequestHandler):
         finally:
             subscription.close()
 
-    def _ingest(self, path: str, query: Query) -> None:
+    def _ingest(self, path: str, query: Query, denial: Denial | None) -> None:
         state = self.server.state
-        request_id, fault = state.begin_ingest()
+        # Read first: a request that never arrives whole is not counted and trips no fault.
+        body = self._read_body()
         received_at = int(time.time() * 1000)
-        body = read_body(self.rfile, self.headers)
-        request = IngestRequest(path, query, self.headers, body, request_id, received_at)
-        if fault is not None and fault.kind == "drop" and not fault.after_processing:
-            self._injected(request, fault, None, "Connection closed without an answer")
-            self.close_connection = True
-            return
-        if fault is not None and fault.kind == "fail":
-            self._injected(request, fault, fault.status, status_message(fault.status))
-            headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
-            payload = track_error(fault.status, status_message(fault.status))
-            self._send(fault.status, payload, close=body.data is None, headers=headers)
+        if denial is not None:
+            request = IngestRequest(
+                path, query, self.headers, body, state.count_request(), received_at
+            )
+            reply = Reply(denial.status, track_error(denial.status, denial.message))
+            record_answer(state, request, reply, None, dropped=False)
+            self._send(reply.status, reply.payload, close=body.data is None)
             self._discard(body.unread, timeout=1.0)
+            return
+        request_id, fault = state.begin_ingest()
+        request = IngestRequest(path, query, self.headers, body, request_id, received_at)
+        if fault is not None and not fault.processes:
+            self._stage(request, fault)
             return
         try:
             reply = answer(state, request)
@@ -221,65 +242,66 @@ class IngestHandler(BaseHTTPRequestHandler):
             logger.exception("the dev server failed to process request %d", request_id)
             reply = Reply(500, track_error(500, "Internal server error"), close=True)
         dropped = fault is not None and fault.kind == "drop"
-        self._record(request, reply, fault, dropped=dropped)
+        record_answer(state, request, reply, fault, dropped=dropped)
         if fault is not None:
             if reply.stored:
                 state.mark_faulted(request_id)
             if dropped:
                 self.close_connection = True
                 return
+            if isinstance(fault.answer, Trickle):
+                self._trickle(fault.answer, reply.status, reply.payload)
+                return
             state.stopping.wait(fault.seconds)
         self._send(reply.status, reply.payload, close=reply.close or body.data is None)
         self._discard(body.unread, timeout=1.0)
 
-    def _record(
-        self, request: IngestRequest, reply: Reply, fault: Fault | None, *, dropped: bool
-    ) -> None:
-        """Keep what ``reply`` refused and log the request (for the viewer and terminal)."""
-        state = self.server.state
-        refusals = refusals_of(request, reply)
-        for refused in refusals:
-            state.refuse(refused)
-        if fault is not None and dropped:
-            message = f"Connection closed without an answer, after storing {reply.stored} event(s)"
-            state.refuse(_injected_refusal(request, fault, None, message))
-        if state.feed.wants("request"):
-            state.note_request(
-                summary(
-                    request_id=request.request_id,
-                    received_at=request.received_at,
-                    path=request.path,
-                    status=None if dropped else reply.status,
-                    stored=reply.stored,
-                    accepted=reply.accepted,
-                    names=reply.names,
-                    refusals=refusals,
-                    fault=fault,
-                )
-            )
+    def _stage(self, request: IngestRequest, fault: Fault) -> None:
+        """Answer with ``fault`` instead of processing ``request`` (nothing is stored)."""
+        state, unread = self.server.state, request.body.unread
+        if fault.kind == "drop":
+            record_staged(state, request, fault, None, "Connection closed without an answer")
+            self.close_connection = True
+        elif isinstance(fault.answer, CannedReply):
+            canned = fault.answer
+            record_staged(state, request, fault, canned.status, canned.describe())
+            self.close_connection = canned.closes or request.body.data is None
+            try:
+                complete = write_reply(canned, self.wfile, state.stopping)
+            except OSError:
+                complete = False  # the client went away mid-body
+            if not complete:
+                self.close_connection = True
+                return
+            self._discard(unread, timeout=1.0)
+        elif isinstance(fault.answer, Trickle):
+            message = fault.answer.describe(stored=False)
+            record_staged(state, request, fault, 200, message)
+            self._trickle(fault.answer, 200, {})
+        else:
+            record_staged(state, request, fault, fault.status, status_message(fault.status))
+            headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+            payload = track_error(fault.status, status_message(fault.status))
+            self._send(fault.status, payload, close=request.body.data is None, headers=headers)
+            self._discard(unread, timeout=1.0)
 
-    def _injected(
-        self, request: IngestRequest, fault: Fault, status: int | None, message: str
-    ) -> None:
-        """Keep and log a refusal staged on purpose (nothing was processed)."""
-        refused = _injected_refusal(request, fault, status, message)
-        state = self.server.state
-        state.refuse(refused)
-        if state.feed.wants("request"):
-            state.note_request(
-                summary(
-                    request_id=request.request_id,
-                    received_at=request.received_at,
-                    path=request.path,
-                    status=status,
-                    refusals=[refused],
-                    fault=fault,
-                )
-            )
+    def _trickle(self, trickled: Trickle, status: int, payload: Json) -> None:
+        """Send ``payload`` a byte at a time until the client or the server goes."""
+        self.close_connection = True
+        data = json.dumps(payload, separators=(",", ":")).encode("ascii")
+        with contextlib.suppress(OSError):
+            self.wfile.flush()
+            trickle(trickled, status, data, self.connection, self.server.state.stopping)
+
+    def _read_body(self) -> Body:
+        """The request's body; with it the request is complete and its deadline lifted."""
+        body = read_body(self.rfile, self.headers)
+        self._reader.finish()
+        return body
 
     def _skip_body(self) -> None:
         """Consume a body nobody needs, or give up on keeping the connection."""
-        if read_body(self.rfile, self.headers).data is None:
+        if self._read_body().data is None:
             self.close_connection = True
 
     def _discard(self, n: int, *, timeout: float) -> int:
@@ -320,17 +342,3 @@ class IngestHandler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(data)
         self.wfile.flush()
-
-
-def _injected_refusal(
-    request: IngestRequest, fault: Fault, status: int | None, message: str
-) -> dict[str, Any]:
-    return refusal(
-        request_id=request.request_id,
-        received_at=request.received_at,
-        path=request.path,
-        status=status,
-        message=message,
-        offending=request.body.data or b"",
-        injected=fault.source,
-    )

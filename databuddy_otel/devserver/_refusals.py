@@ -3,9 +3,10 @@
 A refusal is any ingest request the server refuses: a ``/track`` answer of 4xx or
 5xx, a legacy answer whose body says ``"status":"error"`` (HTTP 200 on that wire
 generation), each failing event inside a legacy batch (which answers 200 with
-per-event results), and the faults staged on purpose with ``fail_next``,
-``set_outage`` and ``drop_next`` (marked ``injected``). Refusals are never stored as
-events; the newest :data:`MAX_KEPT` are kept.
+per-event results), a request refused for its ``Host`` or ``Origin``, and the faults
+staged on purpose that store nothing (``fail_next``, ``set_outage``, ``drop_next``,
+``reply_next``, ``trickle_next(store=False)``; marked ``injected``). Refusals are never
+stored as events; the newest :data:`MAX_KEPT` are kept.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ def refusal(
     ``offending`` is the raw body (bytes) or, for one event of a legacy batch, that
     event as parsed; ``index`` is its position in the batch. ``status`` is None when no
     answer was sent (a dropped connection). ``injected`` names the fault control that
-    staged it (``"fail_next"``, ``"set_outage"``, ``"drop_next"``).
+    staged it (``"fail_next"``, ``"set_outage"``, ``"drop_next"``, ``"reply_next"``,
+    ``"trickle_next"``).
     """
     if isinstance(offending, bytes):
         text = offending.decode("utf-8", "replace")

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from databuddy_otel.devserver._feed import Feed, Message, Subscription
 from databuddy_otel.devserver._refusals import Refusals
+from databuddy_otel.devserver._staged import CannedReply, Trickle
 from databuddy_otel.devserver._store import Store, record
 from databuddy_otel.devserver._validation import ValidEvent
 
@@ -30,14 +31,22 @@ REQUEST_KINDS = frozenset({"request", "cleared"})
 class Fault:
     """What to do to one ingest request instead of (or on top of) answering it."""
 
-    kind: Literal["fail", "delay", "drop"]
+    kind: Literal["fail", "delay", "drop", "reply", "trickle"]
     #: The DevServer control that armed it (``"fail_next"``, ``"set_outage"``, ...),
     #: as the refusal it causes names it.
     source: str
     status: int = 503
     retry_after: str | None = None
     seconds: float = 0.0
+    #: For "drop" and "trickle": store the events first, then misbehave.
     after_processing: bool = False
+    #: For "reply" and "trickle": the answer written instead of the usual one.
+    answer: CannedReply | Trickle | None = None
+
+    @property
+    def processes(self) -> bool:
+        """Whether the request is answered as usual (events stored) before the fault."""
+        return self.kind == "delay" or (self.kind in ("drop", "trickle") and self.after_processing)
 
 
 #: What a flaky server answers instead (DevServer.set_flaky): busy, failing, or silent.
@@ -103,6 +112,13 @@ class IngestState:
                 if rng.random() < rate:
                     return request_id, rng.choice(_FLAKY_FAULTS)
             return request_id, None
+
+    def count_request(self) -> int:
+        """Count one ingest request refused before any fault applies; return its id."""
+        with self._lock:
+            request_id = self._first_request_id + self._request_count
+            self._request_count += 1
+            return request_id
 
     def mark_faulted(self, request_id: int) -> None:
         with self._lock:

@@ -1,6 +1,6 @@
-"""The request log: one summary per ingest request on the activity feed, and a
-thread that writes each as one line to a text stream (the terminal of
-``databuddy-devserver``), after the banner, for example::
+"""The request log: what each ingest request did (its refusals kept, its summary on
+the activity feed), and a thread that writes each summary as one line to a text
+stream (the terminal of ``databuddy-devserver``), after the banner, for example::
 
     Databuddy dev server listening on http://127.0.0.1:8910 (events: http://127.0.0.1:8910/)
     14:02:07.315  track   POST /track  200  stored 3 events: signup, page_view x2
@@ -18,7 +18,9 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from databuddy_otel.devserver._feed import Feed, Message, Subscription
-from databuddy_otel.devserver._state import REQUEST_KINDS, Fault
+from databuddy_otel.devserver._ingest import IngestRequest, Reply, refusals_of
+from databuddy_otel.devserver._refusals import refusal
+from databuddy_otel.devserver._state import REQUEST_KINDS, Fault, IngestState
 
 #: How many refusal reasons one line spells out, and how long each may be.
 _MAX_REASONS = 3
@@ -53,9 +55,76 @@ def summary(
         "accepted": accepted,
         "names": list(names),
         "refusals": [_reason(refusal) for refusal in refusals],
-        "fault": None if fault is None else {"kind": fault.kind, "source": fault.source},
+        "fault": None if fault is None else _fault(fault),
         "delay": fault.seconds if fault is not None and fault.kind == "delay" else None,
     }
+
+
+def record_answer(
+    state: IngestState, request: IngestRequest, reply: Reply, fault: Fault | None, *, dropped: bool
+) -> None:
+    """Keep what ``reply`` refused and log the request (for the viewer and terminal)."""
+    refusals = refusals_of(request, reply)
+    for refused in refusals:
+        state.refuse(refused)
+    if fault is not None and dropped:
+        message = f"Connection closed without an answer, after storing {reply.stored} event(s)"
+        state.refuse(_staged_refusal(request, fault, None, message))
+    if state.feed.wants("request"):
+        state.note_request(
+            summary(
+                request_id=request.request_id,
+                received_at=request.received_at,
+                path=request.path,
+                status=None if dropped else reply.status,
+                stored=reply.stored,
+                accepted=reply.accepted,
+                names=reply.names,
+                refusals=refusals,
+                fault=fault,
+            )
+        )
+
+
+def record_staged(
+    state: IngestState, request: IngestRequest, fault: Fault, status: int | None, message: str
+) -> None:
+    """Keep and log a refusal staged on purpose (nothing was processed)."""
+    refused = _staged_refusal(request, fault, status, message)
+    state.refuse(refused)
+    if state.feed.wants("request"):
+        state.note_request(
+            summary(
+                request_id=request.request_id,
+                received_at=request.received_at,
+                path=request.path,
+                status=status,
+                refusals=[refused],
+                fault=fault,
+            )
+        )
+
+
+def _staged_refusal(
+    request: IngestRequest, fault: Fault, status: int | None, message: str
+) -> dict[str, Any]:
+    return refusal(
+        request_id=request.request_id,
+        received_at=request.received_at,
+        path=request.path,
+        status=status,
+        message=message,
+        offending=request.body.data or b"",
+        injected=fault.source,
+    )
+
+
+def _fault(fault: Fault) -> dict[str, Any]:
+    described: dict[str, Any] = {"kind": fault.kind, "source": fault.source}
+    described["staged"] = not fault.processes  # the refusals are the fault's own
+    if fault.kind == "trickle":
+        described["interval"] = fault.seconds
+    return described
 
 
 def _reason(refusal: dict[str, Any]) -> str:
@@ -97,11 +166,13 @@ def _outcome(message: Message) -> str:
     if reasons:
         shown = " | ".join(reasons[:_MAX_REASONS])
         more = f" | and {len(reasons) - _MAX_REASONS} more" if len(reasons) > _MAX_REASONS else ""
-        injected = f", injected by {fault['source']}" if fault and fault["kind"] != "delay" else ""
+        injected = f", injected by {fault['source']}" if fault and fault["staged"] else ""
         count = f" {len(reasons)}" if len(reasons) > 1 else ""
         parts.append(f"refused{count}{injected}: {shown}{more}")
-    if fault is not None and fault["kind"] == "drop" and not reasons:
+    if fault is not None and fault["kind"] == "drop" and not fault["staged"]:
         parts.append(f"answer dropped, injected by {fault['source']}")
+    if fault is not None and fault["kind"] == "trickle" and not fault["staged"]:
+        parts.append(f"answer trickled a byte every {fault['interval']:g}s by {fault['source']}")
     if message["delay"] is not None:
         parts.append(f"answer delayed {message['delay']:g}s by {fault['source']}")
     return "; ".join(parts) or "nothing stored"

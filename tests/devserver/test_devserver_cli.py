@@ -88,6 +88,30 @@ def test_cli_credential_lists_are_repeatable():
         assert proc.wait(timeout=15) == 0
 
 
+def test_cli_allowed_hosts_take_a_comma_separated_list():
+    """--allowed-hosts adds each comma-separated name; other Host names still get 421."""
+    with devserver_process("--quiet", "--allowed-hosts", "devbox.local, proxy:8080") as (
+        proc,
+        url,
+    ):
+
+        def status(host: str) -> int:
+            return requests.get(f"{url}/health", headers={"Host": host}, timeout=10).status_code
+
+        port = url.rpartition(":")[2]
+        assert status(f"devbox.local:{port}") == status("proxy:8080") == 200
+        assert status(f"localhost:{port}") == 200
+        assert status(f"evil.example:{port}") == 421
+        proc.terminate()
+        assert proc.wait(timeout=15) == 0
+
+
+def test_main_returns_2_on_a_bad_allowed_host(capsys):
+    """main() rejects an --allowed-hosts entry that is not a host name with exit code 2."""
+    assert main(["--allowed-hosts", "devbox,http://x"]) == 2
+    assert "allowed_hosts entries are host names" in capsys.readouterr().err
+
+
 def test_cli_prints_one_line_per_request():
     """Each ingest request prints a line: what was stored, or the refusal and its reason."""
     with devserver_process() as (proc, url):

@@ -1,7 +1,10 @@
-"""Fault injection on the dev server: fail_next, delay_next, drop_next, set_outage."""
+"""Fault injection on the dev server: fail_next, delay_next, drop_next, set_outage.
+
+reply_next and trickle_next are in test_devserver_staged.py."""
 
 from __future__ import annotations
 
+import http.client
 import threading
 import time
 
@@ -16,6 +19,11 @@ KEY = {"x-api-key": "k"}
 def track(server: DevServer, name: str = "e", *, timeout: float = 10) -> requests.Response:
     body = {"name": name}
     return requests.post(f"{server.url}/track", json=body, headers=KEY, timeout=timeout)
+
+
+def address(server: DevServer) -> tuple[str, int]:
+    host, _, port = server.url.removeprefix("http://").rpartition(":")
+    return host, int(port)
 
 
 def names(server: DevServer) -> list[str]:
@@ -57,6 +65,32 @@ def test_fail_next_sends_retry_after(databuddy_server, retry_after, header):
     assert response.status_code == 429
     assert response.headers["Retry-After"] == header
     assert response.json()["code"] == "RATE_LIMITED"
+
+
+@pytest.mark.parametrize(
+    "retry_after",
+    ["0", "-5", "Thu, 01 Jan 1970 00:00:00 GMT", "Sun, 06 Nov 1994 08:49:37 GMT", "soon", ""],
+)
+def test_fail_next_sends_a_retry_after_string_verbatim(databuddy_server, retry_after):
+    """A retry_after string, zero, negative, a date in the past or nonsense, arrives as is."""
+    databuddy_server.fail_next(status=503, retry_after=retry_after)
+    conn = http.client.HTTPConnection(*address(databuddy_server), timeout=5)
+    try:
+        conn.request("POST", "/track", '{"name":"e"}', {"Content-Type": "application/json", **KEY})
+        response = conn.getresponse()
+        response.read()
+        assert response.status == 503
+        assert response.getheader("Retry-After") == retry_after
+    finally:
+        conn.close()
+
+
+def test_outage_sends_retry_after(databuddy_server):
+    """set_outage(status, retry_after=...) sends the header on every refused request."""
+    databuddy_server.set_outage(503, retry_after="-5")
+    responses = [track(databuddy_server) for _ in range(2)]
+    assert [r.headers["Retry-After"] for r in responses] == ["-5", "-5"]
+    assert [r["injected"] for r in databuddy_server.rejections()] == ["set_outage"] * 2
 
 
 def test_fail_next_counts_n_requests(databuddy_server):
@@ -215,6 +249,8 @@ def test_stop_interrupts_a_delayed_answer():
         (lambda s: s.delay_next(seconds=-0.1), "seconds must be a number >= 0"),
         (lambda s: s.drop_next(1.5), "n must be an int >= 1"),
         (lambda s: s.set_outage(700), "status must be an HTTP status code"),
+        (lambda s: s.fail_next(retry_after="1\r\nX-Evil: 1"), "retry_after must not hold"),
+        (lambda s: s.set_outage(503, retry_after=-1), "retry_after must be seconds >= 0"),
     ],
 )
 def test_fault_arguments_are_checked(databuddy_server, call, message):

@@ -154,7 +154,7 @@ def test_body_over_one_mib_is_413(databuddy_server):
 
 def test_huge_declared_length_is_refused_before_reading(databuddy_server):
     """A Content-Length of a terabyte is answered 413 at once, without waiting for the body."""
-    head = b"POST /track HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000000\r\n\r\n"
+    head = b"POST /track HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000000000000\r\n\r\n"
     with socket.create_connection(address(databuddy_server), timeout=5) as sock:
         sock.sendall(head + b"[")
         reply = sock.recv(65536)
@@ -189,7 +189,7 @@ def test_chunked_body_over_one_mib_is_413(databuddy_server):
 def test_expect_100_continue_is_answered_at_once(databuddy_server):
     """A client sending Expect: 100-continue (as curl does) gets its go-ahead immediately."""
     body = b'{"name":"patient"}'
-    head = b"POST /track HTTP/1.1\r\nHost: x\r\nx-api-key: k\r\nExpect: 100-continue\r\n"
+    head = b"POST /track HTTP/1.1\r\nHost: localhost\r\nx-api-key: k\r\nExpect: 100-continue\r\n"
     head += b"Content-Length: %d\r\n\r\n" % len(body)
     with socket.create_connection(address(databuddy_server), timeout=5) as sock:
         sock.sendall(head)
@@ -205,7 +205,7 @@ def test_expect_100_continue_is_answered_at_once(databuddy_server):
 )
 def test_bad_content_length_is_400(databuddy_server, lengths):
     """An unusable Content-Length is 400 and the connection is closed; nothing stored."""
-    head = b"POST /track HTTP/1.1\r\nHost: x\r\nx-api-key: k\r\n"
+    head = b"POST /track HTTP/1.1\r\nHost: localhost\r\nx-api-key: k\r\n"
     head += b"".join(b"Content-Length: " + value + b"\r\n" for value in lengths)
     reply = exchange(databuddy_server, head + b'\r\n{"name":"a"}')
     assert reply.startswith(b"HTTP/1.1 400 ")
@@ -216,7 +216,7 @@ def test_bad_content_length_is_400(databuddy_server, lengths):
 
 def test_truncated_body_is_400(databuddy_server):
     """A body shorter than its Content-Length (client half-closed) is 400, nothing stored."""
-    head = b"POST /track HTTP/1.1\r\nHost: x\r\nx-api-key: k\r\nContent-Length: 100\r\n\r\n"
+    head = b"POST /track HTTP/1.1\r\nHost: localhost\r\nx-api-key: k\r\nContent-Length: 100\r\n\r\n"
     reply = exchange(databuddy_server, head + b'{"name":"a"}')
     assert reply.startswith(b"HTTP/1.1 400 ")
     assert databuddy_server.events() == []
@@ -224,7 +224,9 @@ def test_truncated_body_is_400(databuddy_server):
 
 def test_client_vanishing_mid_body_is_harmless(databuddy_server):
     """A client that resets the connection mid-body leaves the server healthy and empty."""
-    head = b"POST /track HTTP/1.1\r\nHost: x\r\nx-api-key: k\r\nContent-Length: 5000\r\n\r\n"
+    head = (
+        b"POST /track HTTP/1.1\r\nHost: localhost\r\nx-api-key: k\r\nContent-Length: 5000\r\n\r\n"
+    )
     with socket.create_connection(address(databuddy_server), timeout=5) as sock:
         sock.sendall(head + b'{"name":')
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # RST

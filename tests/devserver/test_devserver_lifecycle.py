@@ -91,6 +91,13 @@ def test_stop_closes_idle_keep_alive_connections():
         ({"db": ""}, ValueError, "db must be"),
         ({"client_ids": "site"}, TypeError, "wrap 'site' in a list"),
         ({"api_keys": ["ok", ""]}, ValueError, "api_keys must hold non-empty strings"),
+        ({"allowed_hosts": "devbox"}, TypeError, "wrap 'devbox' in a list"),
+        ({"allowed_hosts": ["http://devbox"]}, ValueError, "allowed_hosts entries are host"),
+        ({"allowed_hosts": ["devbox:99999"]}, ValueError, "allowed_hosts entries are host"),
+        ({"max_connections": 0}, ValueError, "max_connections must be an int >= 1"),
+        ({"max_connections": 2.5}, ValueError, "max_connections must be an int >= 1"),
+        ({"request_timeout": 0}, ValueError, "request_timeout must be a finite number > 0"),
+        ({"request_timeout": "10"}, ValueError, "request_timeout must be a number"),
     ],
 )
 def test_bad_arguments_raise_at_construction(kwargs, error, message):

@@ -88,6 +88,11 @@ def test_legacy_duplicates_are_said_not_stored():
             lambda s: s.delay_next(seconds=0),
             "200  stored 1 event: a; answer delayed 0s by delay_next",
         ),
+        (
+            lambda s: s.reply_next(body="<html></html>"),
+            "200  refused, injected by reply_next: Staged answer 200 OK:"
+            " 13 bytes of text/html; charset=utf-8",
+        ),
     ],
 )
 def test_injected_faults_say_so(arm, ending):
@@ -97,6 +102,31 @@ def test_injected_faults_say_so(arm, ending):
         arm(server)
         with contextlib.suppress(requests.ConnectionError):  # a dropped connection
             post(server, "/track", {"name": "a"}, headers=KEY)
+
+    (line,) = logged(run)
+    assert line.endswith(ending), line
+
+
+@pytest.mark.parametrize(
+    ("store", "ending"),
+    [
+        (True, "200  stored 1 event: a; answer trickled a byte every 0.01s by trickle_next"),
+        (
+            False,
+            "200  refused, injected by trickle_next: Answer body trickled one byte every"
+            " 0.01s, nothing stored",
+        ),
+    ],
+)
+def test_a_trickled_answer_says_so(store, ending):
+    """A trickled answer is logged when it starts, with its interval and what was stored."""
+
+    def run(server: DevServer) -> None:
+        server.trickle_next(interval=0.01, store=store)
+        with requests.post(
+            f"{server.url}/track", json={"name": "a"}, headers=KEY, timeout=5, stream=True
+        ) as response:
+            assert response.raw.read(1)
 
     (line,) = logged(run)
     assert line.endswith(ending), line
