@@ -16,6 +16,9 @@ other mappings            object
 ``tuple``                 array
 ``bytes``, ``bytearray``  text decoded as UTF-8, bad bytes replaced
 NaN, +/-Infinity          ``null``
+an int too long for text  its decimal digits as a string (past
+                          4,300 digits, Python's limit); past
+                          100,000 digits the string ``"[BigInt]"``
 a reference cycle         the string ``"[Circular]"``
 nesting past 32 levels    the string ``"[MaxDepth]"``
 a non-string key          ``str(key)``
@@ -39,6 +42,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 MAX_DEPTH = 32
+
+#: Longest int written out digit by digit; a longer one is ``"[BigInt]"``.
+MAX_INT_DIGITS = 100_000
+# An int of this many bits has at most MAX_INT_DIGITS digits (log2(10) < 3.3220).
+_MAX_INT_BITS = int(MAX_INT_DIGITS * 3.3219)
 
 
 def _default(value: Any) -> Any:
@@ -101,9 +109,11 @@ def sanitize(value: Any) -> Any:
 
 
 def _walk(value: Any, depth: int, seen: set[int]) -> Any:
+    if type(value) is int:
+        return _number(value)
     if value is None or isinstance(value, (str, bool, int)):
         # ``bool`` and ``int`` subclasses (IntEnum) keep their number.
-        return value if type(value) in (str, bool, int) or value is None else _walk_enum(value)
+        return value if type(value) in (str, bool) or value is None else _walk_enum(value)
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if depth >= MAX_DEPTH:
@@ -139,12 +149,31 @@ def _walk_enum(value: Any) -> Any:
         return str.__str__(value)
     if isinstance(value, bool):
         return bool(value)
-    return int(value)
+    return _number(int(value))
+
+
+def _number(value: int) -> int | str:
+    """``value`` itself, or its digits as text when JSON encoding would refuse it."""
+    try:
+        str(value)
+        return value
+    except ValueError:  # longer than sys.get_int_max_str_digits()
+        return _digits(value)
+
+
+def _digits(value: int) -> str:
+    # Decimal converts without Python's int-to-text limit (which guards str(int)).
+    if value.bit_length() > _MAX_INT_BITS:
+        return "[BigInt]"
+    return str(decimal.Decimal(value))
 
 
 def _key(key: Any) -> str:
     if isinstance(key, enum.Enum):
         key = key.value
-    if key is None or isinstance(key, (bool, int, float)):
-        return json.dumps(key) if not isinstance(key, str) else key
+    if isinstance(key, int) and not isinstance(key, bool):
+        number = _number(int(key))
+        return number if isinstance(number, str) else str(number)
+    if key is None or isinstance(key, (bool, float)):
+        return json.dumps(key)
     return _text(key)

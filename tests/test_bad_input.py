@@ -115,6 +115,28 @@ def test_non_json_values_are_converted(server: DevServer, make_client: MakeClien
     }
 
 
+def test_ints_too_long_for_json_become_their_digits(
+    server: DevServer, make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An int past Python's 4,300-digit text limit is sent as its digits; a vast one as a marker."""
+    long = -(10**5000) - 7
+    client = make_client()
+    resp = client.track(
+        name="e",
+        properties={"long": long, "ok": 2**64, "vast": [7**200_000]},
+    )
+    assert resp.success, resp.error
+    assert client.flush().success
+    [event] = server.events()
+    props = event["properties"]
+    assert props["long"] == "-1" + "0" * 4996 + "0007"
+    assert props["ok"] == 2**64
+    assert props["vast"] == ["[BigInt]"]
+    too_long_key = client.track(name="e", properties={10**4400: "key"})  # type: ignore[dict-item]
+    assert (too_long_key.error or "").startswith("Property key too long (max 128 characters)")
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
 def test_datetime_timestamp_is_converted(server: DevServer, make_client: MakeClient) -> None:
     """A datetime timestamp becomes integer milliseconds."""
     client = make_client()
