@@ -17,6 +17,7 @@ import os
 import socket
 import ssl
 import threading
+import urllib.parse
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, Union
 
@@ -81,7 +82,9 @@ class RequestsTransport:
             )
         self._verify = verify
         self._pool_size = pool_size
-        self._templates: dict[tuple[str, tuple[tuple[str, str], ...]], Any] = {}
+        self._templates: dict[
+            tuple[str, tuple[tuple[str, str], ...]], tuple[Any, dict[str, str]]
+        ] = {}
         self._lock = threading.Lock()
         self._session: requests.Session | None = None
         self._pid = os.getpid()
@@ -182,10 +185,18 @@ def _watched_adapter_class() -> Any:
             WATCHDOG.attach(self)
             return super().request(*args, **kwargs)
 
+        def getresponse(self, *args: Any, **kwargs: Any) -> Any:
+            WATCHDOG.answer_started(self)
+            return super().getresponse(*args, **kwargs)
+
     class WatchedHTTPSConnection(connection.HTTPSConnection):
         def request(self, *args: Any, **kwargs: Any) -> Any:
             WATCHDOG.attach(self)
             return super().request(*args, **kwargs)
+
+        def getresponse(self, *args: Any, **kwargs: Any) -> Any:
+            WATCHDOG.answer_started(self)
+            return super().getresponse(*args, **kwargs)
 
     class WatchedHTTPPool(connectionpool.HTTPConnectionPool):
         ConnectionCls = WatchedHTTPConnection
@@ -255,14 +266,19 @@ def _describe(exc: Any, url: str) -> str:
     elif isinstance(cause, ConnectionRefusedError) or (
         isinstance(cause, OSError) and cause.errno == errno.ECONNREFUSED
     ):
-        what = "connection refused"
+        what = f"connection refused by {_where(url)}"
     elif isinstance(cause, socket.gaierror):
-        what = "name not resolved (DNS)"
+        what = f"name not resolved (DNS): {_where(url)}"
     elif isinstance(exc, requests.ConnectionError):
         what = "connection error" + (f" ({cause})" if cause is not None else "")
     else:
         what = type(exc).__name__
     return f"Network request failed: {what}"[:300]
+
+
+def _where(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return parts.netloc.rpartition("@")[2] or url
 
 
 def _cause(exc: BaseException) -> BaseException | None:

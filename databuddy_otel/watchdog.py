@@ -30,17 +30,20 @@ _IDLE = 1.0
 class Watch:
     """One request's deadline, and the connection to cut when it passes."""
 
-    __slots__ = ("connection", "cut", "deadline")
+    __slots__ = ("connection", "cut", "deadline", "sock")
 
     def __init__(self, deadline: float) -> None:
         self.deadline = deadline
         self.connection: Any = None
+        self.sock: Any = None
         self.cut = False
 
     def expire(self) -> None:
         """Shut the connection's socket down (the blocked reader sees the end at once)."""
         self.cut = True
-        sock = getattr(self.connection, "sock", None)
+        # A connection hands its socket to the response when the server closes after
+        # answering: the socket seen when the answer started is the one to cut then.
+        sock = getattr(self.connection, "sock", None) or self.sock
         if isinstance(sock, socket.socket):
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
@@ -92,6 +95,14 @@ class Watchdog:
         watch = getattr(self._local, "current", None)
         if watch is not None:
             watch.connection = connection
+            if watch.cut:
+                watch.expire()
+
+    def answer_started(self, connection: Any) -> None:
+        """The current request's answer is about to be read from ``connection``'s socket."""
+        watch = getattr(self._local, "current", None)
+        if watch is not None:
+            watch.sock = getattr(connection, "sock", None)
             if watch.cut:
                 watch.expire()
 
