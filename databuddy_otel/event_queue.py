@@ -228,9 +228,7 @@ class EventQueue:
             errors = self.delivery.send_chunk([item[0] for item in items], deadline=deadline)
         except Exception as exc:
             self._log.exception("Databuddy could not send %d event(s)", len(items))
-            return [Failure(EXPORT_ERROR, f"send failed: {type(exc).__name__}: {exc}")] * len(
-                items
-            )
+            return [Failure(EXPORT_ERROR, f"send failed: {type(exc).__name__}: {exc}")] * len(items)
         if deadline is not None:  # cut short by shutdown, not by the retry deadline
             errors = [
                 Failure(SHUTDOWN, f"{SHUTDOWN_MESSAGE} (last error: {e.message})")
@@ -357,8 +355,8 @@ class EventQueue:
             self._batch.drain_now()
             if not self._senders.help(end):
                 self.delivery.stop()  # interrupts backoff waits
-                self._senders.wait_in_flight(min(self.settings.timeout, 1.0))
-            left = self._senders.abandon()
+                self._senders.wait_in_flight(min(self.settings.timeout, end - time.monotonic()))
+            left = self._senders.abandon(end)
             self._batch.shutdown()
             if left:
                 self._settlement.abandon(left, SHUTDOWN_MESSAGE)
@@ -371,9 +369,15 @@ class EventQueue:
             self._ledger.stop_collecting(collector)
             self.delivery.stop()
             self._transport.close()
-            if self._spool is not None:
-                self._spool.close()
+            kept = 0 if self._spool is None else self._spool.close()
             exit_hooks.unregister(self)
+        if kept:
+            self._log.warning(
+                "Databuddy shut down with %d event(s) not yet delivered, kept in the spool %s:"
+                " the next client on that directory sends them",
+                kept,
+                self._spool.directory if self._spool is not None else "",
+            )
         summary = BatchEventResponse.of(list(collector))
         lost = self._ledger.undelivered[SHUTDOWN] - lost_before
         if lost:

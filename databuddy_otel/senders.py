@@ -256,8 +256,12 @@ class Senders(Generic[Item]):
                     return
                 self._changed.wait(remaining)
 
-    def abandon(self) -> list[Item]:
-        """Stop: return every event still waiting or in flight; later results are ignored."""
+    def abandon(self, deadline: float) -> list[Item]:
+        """Stop: return every event still waiting or in flight; later results are ignored.
+
+        Idle threads end at once; one stuck in a request is waited for until
+        ``deadline`` at most (its request's own deadline ends it soon after).
+        """
         with self._lock:
             self._closed = True
             left = [item for chunk in self._in_flight.values() for item in chunk]
@@ -265,7 +269,7 @@ class Senders(Generic[Item]):
             self._in_flight.clear()
             self._ready.clear()
             self._changed.notify_all()
-        end = time.monotonic() + 0.5  # idle ones end at once; one stuck in a request may not
+        end = max(deadline, time.monotonic() + 0.05)
         for thread in self._workers:
             if thread is not threading.current_thread():
                 thread.join(max(0.0, end - time.monotonic()))

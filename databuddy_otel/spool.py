@@ -411,8 +411,8 @@ class Spool:
         )
 
     # -- lifecycle -----------------------------------------------------------
-    def close(self) -> None:
-        """Stop the thread and let go of the segments; what still waits stays on disk."""
+    def close(self) -> int:
+        """Stop the thread and let go of the segments; how many events stay on disk."""
         self._closed = True
         self._wake.set()
         thread = self._thread
@@ -420,13 +420,16 @@ class Spool:
             thread.join(2.0)
         if self.fsync != "never":
             self.sync()
+        kept = 0
         with self._lock:
             for segment in list(self._numbered.values()):
                 if segment.unacked == 0:
                     self._remove(segment)
                 else:
+                    kept += segment.unacked
                     self._forget(segment)
             self._active = None
+        return kept
 
     def after_fork(self) -> None:
         """A forked child lets go of the parent's files and starts segments of its own."""
