@@ -7,6 +7,7 @@ may point anywhere.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,33 +17,22 @@ from tests.docs.doc_runner import ROOT
 
 PACKAGE = ROOT / "databuddy_otel"
 
-#: docs/architecture.md's layers, lowest first: a module imports only from lower layers.
-LAYERS: list[set[str]] = [
-    {
-        "_version",
-        "limits",
-        "models",
-        "encoding",
-        "ids",
-        "context",
-        "sdk_log",
-        "thread_roles",
-        "spool_format",
-        "exit_hooks",
-        "watchdog",
-    },
-    {"transport", "protocol"},
-    {"delivery"},
-    {"ledger", "config", "event", "spool_segment"},
-    {"admission", "settlement", "senders", "otel_batch", "enrichment"},
-    {"event_queue"},
-    {"spool", "outlet"},
-    {"client"},
-    {"otel_events", "web_request", "lifecycle", "pytest_plugin"},
-    {"log_exporter", "span_exporter", "web_wsgi", "web_asgi"},
-    {"sampling", "web"},
-    {"__init__"},
-]
+ARCHITECTURE = ROOT / "docs" / "architecture.md"
+
+
+def layers_from_the_page() -> list[set[str]]:
+    """docs/architecture.md's layer table, lowest first: ``| 3 | `ledger`, `config` |``."""
+    rows: dict[int, set[str]] = {}
+    for line in ARCHITECTURE.read_text(encoding="utf-8").splitlines():
+        match = re.fullmatch(r"\| (\d+) \| (`[\w.]+`(?:, `[\w.]+`)*) \|", line.strip())
+        if match:
+            rows[int(match.group(1))] = set(re.findall(r"`([\w.]+)`", match.group(2)))
+    assert rows and sorted(rows) == list(range(len(rows))), "the page's layer table is broken"
+    return [rows[rank] for rank in sorted(rows)]
+
+
+#: The page's layers: a module imports only from lower layers.
+LAYERS = layers_from_the_page()
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 
 
