@@ -48,7 +48,15 @@ def exchange(server: DevServer, data: bytes) -> bytes:
 
 
 def handler_threads() -> set[threading.Thread]:
-    return {t for t in threading.enumerate() if "process_request_thread" in t.name}
+    """The server's connection threads (named after their target from Python 3.10 on)."""
+
+    def serves(thread: threading.Thread) -> bool:
+        target = getattr(thread, "_target", None)
+        return "process_request_thread" in thread.name or (
+            getattr(target, "__name__", "") == "process_request_thread"
+        )
+
+    return {t for t in threading.enumerate() if serves(t)}
 
 
 # -- the cap --------------------------------------------------------------------------
