@@ -51,8 +51,6 @@ KEYWORD_FIELDS = {
 }
 #: Keys of the mapping form: the wire spellings and the Python ones.
 MAPPING_FIELDS = {**KEYWORD_FIELDS, **{wire: wire for wire in KEYWORD_FIELDS.values()}}
-#: Fields only the ``/track`` protocol has (SDK 2.6); never sent on the legacy one.
-TRACK_ONLY = ("profileId", "anonymizeVisitorIds")
 
 #: Longest ``eventId`` the legacy schema keeps.
 MAX_EVENT_ID_LENGTH = 512

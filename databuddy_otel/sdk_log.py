@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import traceback
-from typing import Any, Protocol, Union
+from typing import Any, Protocol
 
 
 class Log(Protocol):
@@ -27,9 +27,6 @@ class Log(Protocol):
 
     def exception(self, msg: str, *args: object) -> object: ...
 
-
-#: The standard library's loggers, which are used as they are.
-StdLogger = Union[logging.Logger, "logging.LoggerAdapter[Any]"]
 
 _METHODS = ("debug", "info", "warning", "error")
 

@@ -137,16 +137,6 @@ class Senders(Generic[Item]):
             with self._lock:
                 self._threads -= 1
 
-    @property
-    def waiting(self) -> int:
-        """Events waiting for a sender."""
-        return len(self._ready)
-
-    def idle(self) -> bool:
-        """Nothing waiting and nothing in flight."""
-        with self._lock:
-            return not self._ready and not self._in_flight
-
     # -- sending -----------------------------------------------------------
     def _take(self) -> tuple[int, list[Item]] | None:
         """Under the lock: the oldest events that fit one request, registered in flight."""

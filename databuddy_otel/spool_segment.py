@@ -107,10 +107,6 @@ class Segment:
         with contextlib.suppress(OSError):
             os.close(self.fd)
 
-    def acknowledge(self, index: int) -> bool:
-        """Mark ``index`` settled; ``True`` if it was not already."""
-        return bool(self.acknowledge_all([index]))
-
     def acknowledge_all(self, indices: list[int]) -> list[int]:
         """Mark ``indices`` settled; the ones that were not already."""
         acked = self.acked
