@@ -85,32 +85,44 @@ def chunk(bodies: Sequence[str], max_events: int = MAX_EVENTS_PER_REQUEST) -> li
 
 
 class Reachability:
-    """The outage rule, fed by every attempt of every delivery that shares it."""
+    """The outage rule, fed by every attempt of every delivery that shares it.
+
+    Sender and exporter threads report attempts concurrently: the one field they
+    share, when attempts without an answer began, is read and written under
+    ``_lock``.
+    """
 
     def __init__(self, log: Log) -> None:
         self._log = log
+        self._lock = threading.Lock()
         self._trying_since: float | None = None
 
     def attempt_started(self) -> None:
-        if self._trying_since is None:
-            self._trying_since = time.monotonic()
+        with self._lock:
+            if self._trying_since is None:
+                self._trying_since = time.monotonic()
 
     def attempt_finished(self, answered: bool) -> None:
         """``answered``: the attempt got an HTTP answer, whatever its status."""
-        if answered:
-            if self._trying_since is not None and self.down():
-                self._log.info("Databuddy server reachable again")
+        if not answered:
+            return
+        with self._lock:
+            was_down = self._trying_since is not None and self._down(time.monotonic())
             self._trying_since = None
+        if was_down:
+            self._log.info("Databuddy server reachable again")
 
     def down(self, now: float | None = None) -> bool:
         """True once attempts have gone :data:`OUTAGE_GRACE` s without an answer."""
-        since = self._trying_since
-        if since is None:
-            return False
-        return (time.monotonic() if now is None else now) - since >= OUTAGE_GRACE
+        return self._down(time.monotonic() if now is None else now)
+
+    def _down(self, now: float) -> bool:
+        since = self._trying_since  # one read: a reader needs no lock
+        return since is not None and now - since >= OUTAGE_GRACE
 
     def reset(self) -> None:
-        self._trying_since = None
+        with self._lock:
+            self._trying_since = None
 
 
 class Delivery:

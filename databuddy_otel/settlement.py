@@ -15,6 +15,7 @@ is not the server's (a redirect, a proxy's page) is retried, never a refusal.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Optional
@@ -55,15 +56,19 @@ class Settlement:
         self.ledger = ledger
         self.spool = spool
         self._log = log
-        self._next_warning = 0.0
+        self._next_warning = 0.0  # under _warning_lock: callers' threads refuse at once
+        self._warning_lock = threading.Lock()
 
     def refuse(self, failure: Failure, event_id: str, name: str) -> Failure:
         """An event the queue would not take: counted, reported, warned about (at most
         one warning every ten seconds, not one per event)."""
         self.ledger.count(failure.reason, [Undelivered(event_id, name, *failure)])
         now = time.monotonic()
-        if now >= self._next_warning:
-            self._next_warning = now + 10.0
+        with self._warning_lock:
+            due = now >= self._next_warning
+            if due:
+                self._next_warning = now + 10.0
+        if due:
             self._log.warning(
                 "Databuddy event not queued: %s (%d %s so far)",
                 failure.message,
