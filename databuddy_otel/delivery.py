@@ -96,21 +96,38 @@ class Reachability:
         self._log = log
         self._lock = threading.Lock()
         self._trying_since: float | None = None
+        self._warned = False  # this outage was announced
 
     def attempt_started(self) -> None:
         with self._lock:
             if self._trying_since is None:
                 self._trying_since = time.monotonic()
 
-    def attempt_finished(self, answered: bool) -> None:
-        """``answered``: the attempt got an HTTP answer, whatever its status."""
-        if not answered:
-            return
+    def attempt_finished(self, answered: bool, problem: str = "", url: str = "") -> None:
+        """``answered``: the attempt got an HTTP answer, whatever its status.
+
+        When attempts have gone unanswered long enough to call it an outage, one
+        WARNING says so, with the address and the last attempt's ``problem``; the
+        end of the outage is logged at INFO.
+        """
         with self._lock:
-            was_down = self._trying_since is not None and self._down(time.monotonic())
-            self._trying_since = None
+            if answered:
+                was_down, self._warned = self._warned, False
+                self._trying_since = None
+                announce = False
+            else:
+                was_down = False
+                announce = not self._warned and self._down(time.monotonic())
+                self._warned = self._warned or announce
         if was_down:
             self._log.info("Databuddy server reachable again")
+        if announce:
+            self._log.warning(
+                "Databuddy cannot reach %s (%s); events wait and are retried: check api_url,"
+                " the network and any proxy in between",
+                url or "the server",
+                problem or "no answer",
+            )
 
     def down(self, now: float | None = None) -> bool:
         """True once attempts have gone :data:`OUTAGE_GRACE` s without an answer."""
@@ -123,6 +140,7 @@ class Reachability:
     def reset(self) -> None:
         with self._lock:
             self._trying_since = None
+            self._warned = False
 
 
 class Delivery:
@@ -194,7 +212,7 @@ class Delivery:
         stretched = False
         while True:
             outcome, answered = self._attempt(group, deadline, batch=batch)
-            self.reachability.attempt_finished(answered)
+            self.reachability.attempt_finished(answered, outcome.message, self.wire.api_url)
             if outcome.verdict == SUCCESS:
                 self._log.debug(
                     "Databuddy delivered %d event(s) to %s", len(group), self.wire.api_url

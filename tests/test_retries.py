@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import socket
 import time
 
 import pytest
@@ -100,3 +102,22 @@ def test_giving_up_is_counted_and_reported(server: DevServer, make_client: MakeC
     assert client.track(name="after").success
     client.flush()
     assert [e["name"] for e in server.events()] == ["after"]
+
+
+def test_an_unreachable_server_is_announced_once_with_its_address(
+    make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The first outage warning names the URL and the cause, long before the exit."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+        port = sock.getsockname()[1]
+        client = make_client(api_url=f"http://127.0.0.1:{port}", retry_deadline=2.5)
+        caplog.set_level(logging.WARNING, logger="databuddy")
+        client.track(name="nowhere")
+        client.flush(timeout=3)
+    warnings = [r.getMessage() for r in caplog.records if "cannot reach" in r.getMessage()]
+    assert warnings == [
+        f"Databuddy cannot reach http://127.0.0.1:{port} (Network request failed: connection"
+        f" refused by 127.0.0.1:{port}); events wait and are retried: check api_url, the"
+        " network and any proxy in between"
+    ]
