@@ -38,6 +38,7 @@ from databuddy_otel.models import (
     Stats,
     Undelivered,
 )
+from databuddy_otel.settlement import CLOSED_WARNING
 from databuddy_otel.thread_roles import in_event_loop
 from databuddy_otel.transport import Transport, Verify
 
@@ -234,10 +235,10 @@ class Databuddy:
 
     def _refuse_closed(self, data: dict[str, Any]) -> EventResponse:
         event_id, name = text_or_none(data.get("eventId")), text_or_none(data.get("name"))
-        self._ledger.count(SHUTDOWN, [Undelivered(event_id, name, SHUTDOWN, CLOSED_MESSAGE)])
+        self._ledger.count_refused_closed(Undelivered(event_id, name, SHUTDOWN, CLOSED_MESSAGE))
         if not self._warned_closed:
             self._warned_closed = True
-            self._log.warning("Databuddy: event tracked after shutdown(); not sent")
+            self._log.warning(CLOSED_WARNING)
         return EventResponse(False, event_id, CLOSED_MESSAGE)
 
     def _prepare(self, data: dict[str, Any]) -> Prepared | EventResponse:

@@ -206,7 +206,7 @@ class EventQueue:
         if room.closed:
             if ref is not None and spool is not None:
                 spool.ack([ref])  # refused, so never replayed
-            return self._settlement.refuse(closed, event_id, name)
+            return self._settlement.refuse_closed(closed, event_id, name)
         if ref is not None and spool is not None:
             spool.defer([ref])  # waits on disk until there is room
             return None
@@ -216,7 +216,7 @@ class EventQueue:
                 if room.wait_for_room(time.monotonic() + self._wait_limit, down):
                     return self._enter((body, name, event_id, caller_id, room.epoch, None))
         if room.closed:
-            return self._settlement.refuse(closed, event_id, name)
+            return self._settlement.refuse_closed(closed, event_id, name)
         state = "the server is unreachable" if down() else "the worker is behind"
         message = f"queue full ({room.capacity} events): {state}; event dropped"
         return self._settlement.refuse(Failure(QUEUE_FULL, message), event_id, name)
@@ -344,7 +344,7 @@ class EventQueue:
 
     def _close(self, timeout: float) -> BatchEventResponse:
         end = time.monotonic() + timeout
-        lost_before = self._ledger.undelivered[SHUTDOWN]
+        lost_before = self._ledger.shutdown_losses()
         collector = self._ledger.collect()
         try:
             spool = self._spool
@@ -379,12 +379,16 @@ class EventQueue:
                 self._spool.directory if self._spool is not None else "",
             )
         summary = BatchEventResponse.of(list(collector))
-        lost = self._ledger.undelivered[SHUTDOWN] - lost_before
+        lost = self._ledger.shutdown_losses() - lost_before
         if lost:
-            self._log.warning("Databuddy shut down with %d event(s) undelivered", lost)
+            self._log.warning(
+                "Databuddy shut down with %d queued event(s) undelivered "
+                "(raise shutdown_timeout, or flush earlier)",
+                lost,
+            )
         if summary.success and not lost:
             return summary
-        error = f"shut down with {lost} event(s) undelivered" if lost else summary.error
+        error = f"shut down with {lost} queued event(s) undelivered" if lost else summary.error
         return BatchEventResponse(False, summary.processed, summary.results, error)
 
     @property

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Optional
 
 from databuddy_otel.delivery import Failure
-from databuddy_otel.models import EventResponse, Stats, Undelivered
+from databuddy_otel.models import SHUTDOWN, EventResponse, Stats, Undelivered
 from databuddy_otel.sdk_log import Log
 
 #: One settled event as the ledger reads it: (event id, name, caller chose the id).
@@ -44,6 +44,9 @@ class Ledger:
         self.deduplicated = 0
         self.filtered = 0
         self.invalid_session_ids = 0
+        #: Of ``undelivered["shutdown"]``: events refused because the client was closed
+        #: (tracked after shutdown), as opposed to queued events shutdown could not send.
+        self.refused_closed = 0
         self._lock = threading.Lock()
         self._delivered_ids: dict[str, None] = {}
         self._inflight_ids: set[str] = set()
@@ -160,6 +163,20 @@ class Ledger:
             self.undelivered[reason] += number or len(items)
         if items:
             self.report(items)
+
+    def count_refused_closed(self, lost: Undelivered) -> int:
+        """Count an event refused because the client is closed; how many so far."""
+        with self._lock:
+            self.undelivered[lost.reason] += 1
+            self.refused_closed += 1
+            so_far = self.refused_closed
+        self.report([lost])
+        return so_far
+
+    def shutdown_losses(self) -> int:
+        """Events counted as ``shutdown`` that were queued, not refused after a close."""
+        with self._lock:
+            return self.undelivered[SHUTDOWN] - self.refused_closed
 
     def count_filtered(self) -> None:
         with self._lock:

@@ -43,6 +43,12 @@ SPOOLED_NOTE = " (kept in the spool; it will be sent again)"
 
 _RETRY_LATER = (RETRIES_EXHAUSTED, SHUTDOWN, EXPORT_ERROR)
 
+#: Said once per client when an event arrives after it shut down.
+CLOSED_WARNING = (
+    "Databuddy: an event was tracked after shutdown and not sent (a thread still tracking "
+    "while the process exits?); later ones are counted in stats().undelivered['shutdown']"
+)
+
 
 def warn_retries_exhausted(log: Log, errors: Sequence[Optional[Failure]]) -> None:
     """One warning for the events of a chunk lost because retries ran out."""
@@ -57,6 +63,7 @@ class Settlement:
         self.spool = spool
         self._log = log
         self._next_warning = 0.0  # under _warning_lock: callers' threads refuse at once
+        self._warned_closed = False  # under _warning_lock too
         self._warning_lock = threading.Lock()
 
     def refuse(self, failure: Failure, event_id: str, name: str) -> Failure:
@@ -75,6 +82,16 @@ class Settlement:
                 self.ledger.undelivered[failure.reason],
                 failure.reason,
             )
+        return failure
+
+    def refuse_closed(self, failure: Failure, event_id: str, name: str) -> Failure:
+        """An event offered after the queue closed: counted apart from the queued events
+        shutdown could not send (so its summary stays true), warned about once."""
+        self.ledger.count_refused_closed(Undelivered(event_id, name, *failure))
+        with self._warning_lock:
+            first, self._warned_closed = not self._warned_closed, True
+        if first:
+            self._log.warning(CLOSED_WARNING)
         return failure
 
     def settle(self, items: Sequence[Item], errors: Sequence[Optional[Failure]]) -> list[bool]:

@@ -132,7 +132,7 @@ def test_events_left_at_shutdown_are_reported_with_their_ids(
     assert {u.event_id for u in lost} == ids
     assert {u.reason for u in lost} == {"shutdown"}
     assert client.stats().undelivered == {"shutdown": 25}
-    assert "25 event(s) undelivered" in caplog.text
+    assert "25 queued event(s) undelivered" in caplog.text
 
 
 def test_flush_from_a_sending_thread_returns_at_once(

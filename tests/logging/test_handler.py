@@ -266,7 +266,7 @@ def test_shut_down_client_is_reported_not_raised(
         app_logger.info("late_event", extra={"db_props": {}})
     assert handler.errors == []
     [warning] = [r for r in caplog.records if r.name == "databuddy"]
-    assert "after shutdown()" in warning.getMessage()
+    assert "tracked after shutdown" in warning.getMessage()
 
 
 _garbage = st.recursive(
