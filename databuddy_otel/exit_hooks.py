@@ -2,24 +2,36 @@
 
 The registry holds each open queue strongly until it is closed, whether or not
 the application keeps its client: a client created in a function and dropped
-still delivers. Three hooks close them:
+still delivers. These hooks close them (each close bounded by the queue's
+``shutdown_timeout``, all of them by the longest one):
 
 * ``atexit``: a normal interpreter exit (``sys.exit``, the end of a script, a
-  gunicorn worker, SIGTERM turned into an exit by ``exit_on_sigterm``). The
-  close runs on the exiting thread and starts no thread, so it works on
-  Python 3.12+, which refuses new threads at interpreter shutdown.
-* a ``multiprocessing`` finalizer in forked children: they end with
-  ``os._exit``, which runs no ``atexit`` hook; the finalizer runs when the
-  child ends normally (a pool closed and joined, a ``Process`` whose target
-  returns). A child killed outright (``terminate()``, SIGKILL) runs nothing:
-  that is the spool's job.
+  gunicorn worker, a ``spawn`` child). The close runs on the exiting thread and
+  starts no thread, so it works on Python 3.12+, which refuses new threads at
+  interpreter shutdown.
+* a ``multiprocessing`` finalizer in its children: they end with ``os._exit``
+  (``fork`` and ``forkserver``), which runs no ``atexit`` hook; the finalizer runs
+  when the child ends normally (a pool closed and joined, an executor shut down,
+  a ``Process`` whose target returns). It is registered through multiprocessing's
+  after-fork registry, which each child runs as it starts its target: after the
+  main module was imported in a ``spawn`` or ``forkserver`` child (a client made
+  at import) and after the finalizers inherited through ``fork`` were cleared.
+* ``os._exit`` itself, in a child forked while a client was open: job runners end
+  their forked work-horses with it (RQ, and any ``os.fork()`` loop), past every
+  other hook. The child's ``os._exit`` closes the queues first, once, then exits
+  with the status it was given. The child's queue starts empty (the parent's
+  events stay with the parent), so nothing is sent twice.
 * Celery's ``worker_process_shutdown`` signal in its prefork pool processes:
   billiard ends them with ``os._exit`` before any finalizer, but Celery sends
   that signal in the child first. (A bare ``billiard.Pool`` offers no such hook:
   flush at the end of each task there.)
+* SIGTERM, where it still has its default action (:mod:`databuddy_otel.sigterm`).
 * a client the application dropped: its queue is closed on a short-lived
   thread as soon as the client is garbage-collected, so per-request clients do
   not pile up threads.
+
+A child killed outright (``Pool.terminate()`` without a handler, SIGKILL) runs
+nothing: that is the spool's job.
 """
 
 from __future__ import annotations
@@ -30,8 +42,11 @@ import logging
 import os
 import sys
 import threading
+import time
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from databuddy_otel import sigterm
 
 if TYPE_CHECKING:
     from databuddy_otel.event_queue import EventQueue
@@ -46,6 +61,9 @@ _open: set[EventQueue] = set()
 _lock = threading.Lock()
 _hooked_pid = 0
 _finalized_pids: set[tuple[str, int]] = set()
+#: The interpreter's own ``os._exit``, and the pid whose ``os._exit`` closed the queues.
+_real_exit = os._exit
+_exited_pid = 0
 
 
 class _Token:
@@ -61,7 +79,9 @@ def register(queue: EventQueue) -> None:
         _open.add(queue)
         _install_hooks()
     _finalize_in_pool_child()
+    _finalize_in_children()
     _connect_celery()
+    sigterm.install(close_all, flush_all, _longest_timeout)
 
 
 def unregister(queue: EventQueue) -> None:
@@ -75,12 +95,39 @@ def open_queues() -> list[EventQueue]:
 
 
 def close_all() -> None:
-    """Close every open queue within its ``shutdown_timeout``; never raises."""
-    for queue in open_queues():
+    """Close every open queue within its ``shutdown_timeout``; never raises.
+
+    The queues share one deadline, the longest of their timeouts: several clients
+    do not add their timeouts up.
+    """
+    queues = open_queues()
+    end = time.monotonic() + max((q.settings.shutdown_timeout for q in queues), default=0.0)
+    with sigterm.exit_close():
+        for queue in queues:
+            try:
+                left = max(0.0, end - time.monotonic())
+                queue.close(min(queue.settings.shutdown_timeout, left))
+            except Exception:
+                logger.exception("Databuddy exit flush failed")
+
+
+def flush_all() -> None:
+    """Flush every open queue within one ``shutdown_timeout`` (the longest); never raises."""
+    queues = open_queues()
+    end = time.monotonic() + max((q.settings.shutdown_timeout for q in queues), default=0.0)
+    for queue in queues:
         try:
-            queue.close(queue.settings.shutdown_timeout)
+            result = queue.flush(max(0.0, end - time.monotonic()))
+            if not result.success and result.error:
+                logger.warning("Databuddy flush on SIGTERM: %s", result.error)
         except Exception:
-            logger.exception("Databuddy exit flush failed")
+            logger.exception("Databuddy flush on SIGTERM failed")
+
+
+def _longest_timeout() -> float:
+    """How long the exit flush of every open queue may take, with a request in flight."""
+    timeouts = [q.settings.shutdown_timeout for q in open_queues()]
+    return max(timeouts, default=0.0) + 1.5
 
 
 def close_when_dropped(owner: object, queue: EventQueue) -> None:
@@ -110,13 +157,21 @@ def _install_hooks() -> None:
     _hooked_pid = os.getpid()
     atexit.register(close_all)
     if hasattr(os, "register_at_fork"):
-        os.register_at_fork(before=_before_fork)
+        os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
 
 
 def _before_fork() -> None:
     _connect_celery()  # a Celery worker imports the app, then forks its pool
-    # multiprocessing empties its finalizer registry in each child it starts, after
-    # the os.fork hooks ran; its own after-fork registry is how to get one in.
+    _finalize_in_children()
+
+
+def _finalize_in_children() -> None:
+    """Once per process and package: a finalizer in each multiprocessing child it starts.
+
+    multiprocessing empties its finalizer registry in each child, after the
+    os.fork hooks ran and after a spawn or forkserver child imported the main
+    module; its own after-fork registry, run next, is how to get one in.
+    """
     for name in _MP_UTILS:
         util: Any = sys.modules.get(name)
         if util is not None and (name, os.getpid()) not in _finalized_pids:
@@ -127,10 +182,29 @@ def _before_fork() -> None:
 def _in_pool_child_of(name: str) -> Any:
     def register_finalizer(_token: object) -> None:
         util: Any = sys.modules.get(name)
-        if util is not None:
+        key = (name + ":child", os.getpid())
+        if util is not None and key not in _finalized_pids:
+            _finalized_pids.add(key)
             util.Finalize(None, close_all, exitpriority=10)
 
     return register_finalizer
+
+
+def _after_fork_in_child() -> None:
+    """A child forked while a client was open ends through ``os._exit``: close first."""
+    if _open and os._exit is _real_exit:
+        os._exit = _close_then_exit
+
+
+def _close_then_exit(status: int) -> NoReturn:
+    """``os._exit`` in a forked child: close every queue (once, bounded), then exit."""
+    global _exited_pid
+    if _exited_pid != os.getpid():
+        _exited_pid = os.getpid()
+        # The process is ending: exit with its status whatever happened on the way.
+        with contextlib.suppress(BaseException):
+            close_all()
+    _real_exit(status)
 
 
 def _connect_celery() -> None:

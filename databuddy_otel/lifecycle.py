@@ -18,6 +18,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any, TypeVar, cast
 
+from databuddy_otel import sigterm
 from databuddy_otel.client import Databuddy
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -64,9 +65,10 @@ def exit_on_sigterm(exit_code: int = 0) -> None:
     """Make SIGTERM end the process through ``sys.exit`` so ``atexit`` flushes run.
 
     Call once, from the main thread, at start-up. An existing non-default
-    handler is kept and called first.
+    handler is kept and called first (not the SDK's own SIGTERM flush: the exit
+    flush does its work).
     """
-    previous = signal.getsignal(signal.SIGTERM)
+    previous = sigterm.unwrap(signal.getsignal(signal.SIGTERM))
 
     def handle(signum: int, frame: FrameType | None) -> None:
         if callable(previous):

@@ -205,7 +205,7 @@ def test_a_forked_child_spools_on_its_own(
         if pid == 0:
             for i in range(100):
                 client.track(name="child", event_id=f"child-{i}")
-            os._exit(0)  # no flush, no exit hook: the child's events stay in its own files
+            os._exit(0)  # its exit close finds the server down: its events stay in its files
         os.waitpid(pid, 0)
         print("ready", flush=True)
         time.sleep(120)

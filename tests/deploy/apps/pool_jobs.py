@@ -14,7 +14,7 @@ batch timeout keep events queued until the child ends. Modes:
     a client made at import; four ``Process`` children whose target returns
 ``pool-with``
     a client made at import; ``with Pool(4) as pool: pool.map(...)``, which
-    terminates the workers on the way out
+    terminates the workers (SIGTERM) on the way out
 ``takeover``
     no jobs: a client on the same spool directory takes over what dead processes
     left; the script lives until its spool thread has delivered it, then flushes
