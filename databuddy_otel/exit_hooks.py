@@ -16,11 +16,13 @@ still delivers. These hooks close them (each close bounded by the queue's
   after-fork registry, which each child runs as it starts its target: after the
   main module was imported in a ``spawn`` or ``forkserver`` child (a client made
   at import) and after the finalizers inherited through ``fork`` were cleared.
-* ``os._exit`` itself, in a child forked while a client was open: job runners end
-  their forked work-horses with it (RQ, and any ``os.fork()`` loop), past every
-  other hook. The child's ``os._exit`` closes the queues first, once, then exits
-  with the status it was given. The child's queue starts empty (the parent's
-  events stay with the parent), so nothing is sent twice.
+* ``os._exit`` itself, in a child forked while a client was open, and in an RQ
+  work-horse (which imports the job's module, and so makes the client, after the
+  fork): job runners end their forked work processes with it, past every other
+  hook. There ``os._exit`` closes the queues first, once, then exits with the
+  status it was given. A forked child's queue starts empty (the parent's events
+  stay with the parent), so nothing is sent twice. Any other process keeps the
+  plain ``os._exit``, which there means "exit now, skip the clean-up".
 * Celery's ``worker_process_shutdown`` signal in its prefork pool processes:
   billiard ends them with ``os._exit`` before any finalizer, but Celery sends
   that signal in the child first. (A bare ``billiard.Pool`` offers no such hook:
@@ -56,6 +58,10 @@ logger = logging.getLogger("databuddy")
 #: Where multiprocessing-style packages keep their finalizer machinery.
 _MP_UTILS = ("multiprocessing.util", "billiard.util")
 _celery_connected = False
+#: Job runners whose work processes end with ``os._exit`` and may import the app only
+#: there (an RQ work-horse imports the job's module after the fork, so its client is
+#: made in the child): with one of them loaded, ``os._exit`` closes the queues first.
+_OS_EXIT_RUNNERS = ("rq.worker",)
 
 _open: set[EventQueue] = set()
 _lock = threading.Lock()
@@ -81,6 +87,8 @@ def register(queue: EventQueue) -> None:
     _finalize_in_pool_child()
     _finalize_in_children()
     _connect_celery()
+    if any(name in sys.modules for name in _OS_EXIT_RUNNERS):
+        _close_on_os_exit()
     sigterm.install(close_all, flush_all, _longest_timeout)
 
 
@@ -192,7 +200,12 @@ def _in_pool_child_of(name: str) -> Any:
 
 def _after_fork_in_child() -> None:
     """A child forked while a client was open ends through ``os._exit``: close first."""
-    if _open and os._exit is _real_exit:
+    if _open:
+        _close_on_os_exit()
+
+
+def _close_on_os_exit() -> None:
+    if os._exit is _real_exit:
         os._exit = _close_then_exit
 
 

@@ -9,6 +9,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from databuddy_otel import sigterm
 from databuddy_otel.context import bind_ids
 from databuddy_otel.web_request import ROUTE_KEY, Request, RequestEvents, status_code
 
@@ -90,6 +91,7 @@ class DatabuddyASGIMiddleware(RequestEvents):
             self.record(ids, code, started, lambda: _describe_scope(scope))
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        sigterm.lifespan_flush_ahead()  # so uvicorn's SIGTERM needs no flush of its own
         received: list[object] = []
         app_answered = False
 

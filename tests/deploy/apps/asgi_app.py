@@ -5,7 +5,9 @@ The app has no shutdown code of its own: the middleware flushes the client on th
 lifespan shutdown, which is the last thing a uvicorn worker runs (it then dies by
 the re-raised SIGTERM, so no exit hook runs). Credentials and the server come from
 ``DATABUDDY_CLIENT_ID`` and ``DATABUDDY_API_URL``; batches of 100 and a one-minute
-batch timeout keep events queued until the worker stops.
+batch timeout keep events queued until the worker stops. With
+``DEPLOY_ASGI_MIDDLEWARE=0`` the app has no middleware: what is delivered then is
+the SDK's SIGTERM handler's doing.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from databuddy_otel.web import DatabuddyASGIMiddleware
 client = Databuddy(batch_size=100, batch_timeout=60_000)
 
 app = FastAPI()
-app.add_middleware(DatabuddyASGIMiddleware, client=client)
+if os.environ.get("DEPLOY_ASGI_MIDDLEWARE", "1") == "1":
+    app.add_middleware(DatabuddyASGIMiddleware, client=client)
 
 
 @app.get("/hit/{event_id}", response_class=PlainTextResponse)
