@@ -101,3 +101,42 @@ def test_sigterm_under_load_delivers_every_answered_request(
         note=f"SIGTERM after {REQUESTS // 2} answers; {len(answered)} answered in all",
     )
     expect_all_stored(score, 2 * len(answered))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("uvicorn") is None, reason="uvicorn is not installed")
+def test_uvicorn_workers_without_the_middleware_deliver_on_sigterm(
+    server: DevServer, scoreboard: Scoreboard
+) -> None:
+    """-k uvicorn.workers.UvicornWorker, FastAPI without the middleware: every event stored.
+
+    The worker imports the app while SIGTERM has its default action, so the SDK's
+    handler is in place; uvicorn restores it after its graceful shutdown and raises
+    the signal again: the handler delivers, then the worker dies by SIGTERM as before.
+    """
+    run = uuid.uuid4().hex[:8]
+    ids = [f"{run}-{n}" for n in range(REQUESTS)]
+    env = {
+        "DATABUDDY_API_URL": server.url,
+        "DATABUDDY_CLIENT_ID": "deploy-gunicorn",
+        "DEPLOY_ASGI_MIDDLEWARE": "0",
+    }
+    command = python(
+        "-m", "gunicorn", "--bind", "127.0.0.1:0", "--workers", "2",
+        "-k", "uvicorn.workers.UvicornWorker", "asgi_app:app",
+    )  # fmt: skip
+    with Program(command, env=env) as gunicorn:
+        port = listening_port(gunicorn, r"Listening at: ")
+        gunicorn.wait_for(r"Application startup complete", count=2)
+        pids = set(get_all(port, [f"/hit/{i}" for i in ids]))
+        gunicorn.send_signal(signal.SIGTERM)
+        assert gunicorn.wait(timeout=20) == 0, gunicorn.output
+        output = gunicorn.output
+    assert "Traceback" not in output and "Databuddy" not in output, output
+    score = scoreboard.record(
+        "gunicorn -k uvicorn.workers.UvicornWorker (2), no middleware, SIGTERM",
+        ids,
+        server,
+        note=f"{len(pids)} workers served",
+    )
+    expect_all_stored(score, REQUESTS)

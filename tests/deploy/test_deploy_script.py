@@ -13,6 +13,7 @@ import uuid
 import pytest
 
 from databuddy_otel.devserver import DevServer
+from databuddy_otel.settlement import CLOSED_WARNING
 from tests.deploy.outcome import expect_all_stored
 from tests.deploy.processes import run_script
 from tests.reliability.conftest import Scoreboard
@@ -40,3 +41,24 @@ def test_script_end_delivers_without_a_word(
     assert done.returncode == 0, done.stderr
     assert (done.stdout, done.stderr) == ("", "")
     expect_all_stored(score, EVENTS)
+
+
+@pytest.mark.slow
+def test_daemon_thread_at_exit_is_told_apart_from_queued_events(
+    server: DevServer, scoreboard: Scoreboard
+) -> None:
+    """A daemon thread tracks while the exit flush runs: every accepted event stored, and
+    stderr says only that events tracked after shutdown were not sent."""
+    prefix = uuid.uuid4().hex[:8]
+    env = {"DATABUDDY_API_URL": server.url, "DATABUDDY_CLIENT_ID": "deploy-script"}
+    done = run_script("daemon_thread.py", prefix, env=env)
+    accepted = [line.split()[1] for line in done.stdout.splitlines()]
+    score = scoreboard.record(
+        f"script on {PYTHON}: a daemon thread still tracking at exit",
+        accepted,
+        server,
+        note="events tracked after the exit flush closed the queue are refused, and said so",
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == [CLOSED_WARNING], done.stderr
+    expect_all_stored(score, len(accepted))

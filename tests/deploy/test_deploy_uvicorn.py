@@ -10,6 +10,7 @@ import uuid
 import pytest
 
 from databuddy_otel.devserver import DevServer
+from databuddy_otel.sigterm import UVICORN_WARNING
 from tests.deploy.outcome import expect_all_stored
 from tests.deploy.processes import Program, get_all, get_while_stopping, listening_port, python
 from tests.reliability.conftest import Scoreboard
@@ -80,3 +81,38 @@ def test_sigterm_under_load_delivers_every_answered_request(
         note=f"SIGTERM after {REQUESTS // 2} answers; {len(answered)} answered in all",
     )
     expect_all_stored(score, len(answered))
+
+
+@pytest.mark.slow
+def test_without_the_middleware_sigterm_flushes_and_names_the_fix(
+    server: DevServer, scoreboard: Scoreboard
+) -> None:
+    """No middleware: SIGTERM flushes what each worker queued, and each says what can still be
+    lost and how to fix it (uvicorn ends its workers by the re-raised signal)."""
+    run = uuid.uuid4().hex[:8]
+    ids = [f"{run}-{n}" for n in range(REQUESTS)]
+    env = {
+        "DATABUDDY_API_URL": server.url,
+        "DATABUDDY_CLIENT_ID": "deploy-uvicorn",
+        "DEPLOY_ASGI_MIDDLEWARE": "0",
+    }
+    with Program(_command(), env=env) as uvicorn:
+        port = listening_port(uvicorn, r"Uvicorn running on ")
+        uvicorn.wait_for(r"Application startup complete", count=WORKERS)
+        pids = set(get_all(port, [f"/hit/{i}" for i in ids]))
+        uvicorn.send_signal(signal.SIGTERM)
+        assert uvicorn.wait(timeout=20) == 0, uvicorn.output
+        output = uvicorn.output
+    assert "Traceback" not in output, output
+    assert output.count(UVICORN_WARNING) == WORKERS, output
+    unexpected = [
+        line for line in output.splitlines() if not line.startswith(("INFO:", UVICORN_WARNING))
+    ]
+    assert unexpected == [], output
+    score = scoreboard.record(
+        f"uvicorn, {WORKERS} workers, FastAPI without the middleware, SIGTERM",
+        ids,
+        server,
+        note=f"{len(pids)} workers served; each flushed on SIGTERM and warned with the fix",
+    )
+    expect_all_stored(score, REQUESTS)
