@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import multiprocessing
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -62,6 +63,11 @@ CASES = [
         ["The server stored 10 events:", "All 9 jobs tracked by"],
     ),
     (
+        "rq_worker.py",
+        ("rq",),
+        ["The server stored 10 events:", "All 5 jobs' events arrived from 5 work-horse(s)"],
+    ),
+    (
         "webhook_and_jobs.py",
         (),
         ["The server stored 5 events:", "stats: delivered=5 deduplicated=1"],
@@ -79,6 +85,8 @@ def test_example_runs_and_reports_what_the_server_stored(
         pytest.skip(f"{script} needs {missing!r}: pip install -e '.[frameworks]'")
     if script == "celery_style_worker.py" and "fork" not in multiprocessing.get_all_start_methods():
         pytest.skip("the prefork example needs the 'fork' start method (POSIX)")
+    if script == "rq_worker.py" and shutil.which("redis-server") is None:
+        pytest.skip("the RQ example needs a redis-server binary")
     env = {k: v for k, v in os.environ.items() if not k.startswith("DATABUDDY_")}
     done = subprocess.run(
         [sys.executable, str(EXAMPLES / script)],
