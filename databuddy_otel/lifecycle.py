@@ -4,8 +4,9 @@ A serverless platform may freeze the process as soon as the handler returns,
 so queued events must leave before that: :class:`flush_after` flushes in a
 ``finally`` block, within a bound, as a decorator (sync or async) or a
 ``with`` block. Containers stop with SIGTERM, whose default action ends the
-process without running ``atexit``: :func:`exit_on_sigterm` turns it into a
-normal exit, so the client's exit flush runs.
+process without running ``atexit``; the SDK's own handler (:mod:`databuddy_otel.sigterm`)
+flushes and then lets the signal end the process, and :func:`exit_on_sigterm`
+turns it into a normal exit instead, so the client's exit flush runs there.
 """
 
 from __future__ import annotations
