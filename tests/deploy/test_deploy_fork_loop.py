@@ -30,7 +30,12 @@ def test_children_that_os_exit_deliver_and_keep_their_status(
     The parent's 50 events, still queued when it forks, are sent once, by the parent.
     """
     prefix = uuid.uuid4().hex[:8]
-    env = {"DATABUDDY_API_URL": server.url, "DATABUDDY_CLIENT_ID": "deploy-fork-loop"}
+    env = {
+        "DATABUDDY_API_URL": server.url,
+        "DATABUDDY_CLIENT_ID": "deploy-fork-loop",
+        # Python 3.12+ warns about any fork of a process with threads (the client's).
+        "PYTHONWARNINGS": "ignore:This process:DeprecationWarning",
+    }
     done = run_script("fork_loop.py", prefix, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stderr == "", done.stderr

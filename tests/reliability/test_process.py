@@ -48,7 +48,9 @@ def test_multiprocessing_fork_pool_delivers_once(
     assert (score.sent, score.lost, score.duplicated) == (230, 0, 0)
 
 
-def _run_script(body: str, server: DevServer, *, sigterm: bool = False) -> list[str]:
+def _run_script(
+    body: str, server: DevServer, *, sigterm: bool = False, exit_code: int = 0
+) -> list[str]:
     """Run a tracking script in a fresh interpreter; return the event ids it printed."""
     script = textwrap.dedent(
         f"""
@@ -65,7 +67,7 @@ def _run_script(body: str, server: DevServer, *, sigterm: bool = False) -> list[
             proc.send_signal(signal.SIGTERM)
             continue
         ids.append(line.strip())
-    assert proc.wait(timeout=30) == 0
+    assert proc.wait(timeout=30) == exit_code
     proc.stdout.close()
     return ids
 
@@ -101,6 +103,48 @@ def test_sigterm_with_the_documented_pattern_delivers(
     )
     score = scoreboard.record("SIGTERM with exit_on_sigterm()", ids, server)
     assert (score.sent, score.lost, score.duplicated) == (200, 0, 0)
+
+
+def test_plain_sigterm_delivers_then_dies_by_the_signal(
+    server: DevServer, scoreboard: Scoreboard
+) -> None:
+    """SIGTERM, no handler of the app's: the SDK's handler flushes, then SIGTERM ends the
+    process as it would have (exit status -SIGTERM)."""
+    ids = _run_script(
+        """
+        for i in range(200):
+            print(client.track(name="plain_sigterm", properties={"i": i}).event_id)
+        print("ready", flush=True)
+        for _ in range(300):
+            time.sleep(0.1)
+        """,
+        server,
+        sigterm=True,
+        exit_code=-signal.SIGTERM,
+    )
+    score = scoreboard.record("SIGTERM with no handler (the SDK's flush)", ids, server)
+    assert (score.sent, score.lost, score.duplicated) == (200, 0, 0)
+
+
+def test_an_application_sigterm_handler_is_left_alone(server: DevServer) -> None:
+    """A SIGTERM handler installed before the first client stays the one that runs."""
+    script = textwrap.dedent(
+        f"""
+        import signal, sys
+        def mine(signum, frame):
+            print("mine", flush=True)
+            sys.exit(3)
+        signal.signal(signal.SIGTERM, mine)
+        from databuddy_otel import Databuddy
+        client = Databuddy(client_id="proc", api_url={server.url!r}, batch_timeout=60_000)
+        client.track(name="with_own_handler")
+        assert signal.getsignal(signal.SIGTERM) is mine
+        signal.raise_signal(signal.SIGTERM)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert (done.returncode, done.stdout, done.stderr) == (3, "mine\n", "")
+    assert [e["name"] for e in server.events()] == ["with_own_handler"]  # the exit flush
 
 
 def test_os_fork_child_delivers_and_parent_queue_goes_once(
