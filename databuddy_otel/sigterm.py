@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -114,7 +115,10 @@ def exit_close() -> Iterator[None]:
         state.closing.discard(me)
         if state.pending and not state.closing:
             state.pending = False
-            _die(signal.SIGTERM)
+            if threading.current_thread() is threading.main_thread():
+                _die(signal.SIGTERM)
+            else:  # only the main thread may set a handler: ours runs again there, and ends it
+                os.kill(os.getpid(), signal.SIGTERM)
 
 
 def lifespan_flush_ahead() -> None:
