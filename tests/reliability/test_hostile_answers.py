@@ -175,7 +175,7 @@ def test_a_trickling_answer_cannot_hold_shutdown(
             assert again.flush(timeout=20).success
         assert len({e["eventId"] for e in server.events()}) == 500
     else:
-        assert "shut down with 500 event(s) undelivered" in proc.stderr
+        assert "shut down with 500 queued event(s) undelivered" in proc.stderr
 
 
 def test_a_trickling_answer_cannot_hold_the_exit(server: DevServer, tmp_path: Path) -> None:
