@@ -185,8 +185,14 @@ def take_over(path: str, fd: int, dest: str) -> tuple[Segment, int] | None:
     if not data.endswith(b"\n"):  # a record cut short by a crash: end its line
         data += b"\n"
         os.pwrite(fd, b"\n", len(data) - 1)
-    reserved = capacity >= len(data) and fmt.reserve(fd, max(capacity, len(data)))
-    segment = Segment(path, fd, size=len(data), capacity=capacity if reserved else 0)
+    # No event is appended to a segment taken over, only acknowledgements: the space its
+    # writer reserved and never used is given back, so that what it costs (toward
+    # spool_max_bytes, and on the disk) is what it holds, plus room for the acks.
+    keep = min(capacity, len(data) + GROWTH)
+    if keep < capacity:
+        os.ftruncate(fd, keep)
+    reserved = keep >= len(data) and fmt.reserve(fd, keep)
+    segment = Segment(path, fd, size=len(data), capacity=keep if reserved else 0)
     found: dict[int, int] = {}
     acked: list[int] = []
     bad = 0
