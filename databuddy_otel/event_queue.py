@@ -304,6 +304,13 @@ class EventQueue:
             message += f", {spooled} waiting in the spool"
         return BatchEventResponse(False, summary.processed, summary.results, message)
 
+    def release_settled(self) -> None:
+        """The process is about to end without :meth:`close`: leave no spool file that
+        holds nothing to send."""
+        spool = self._spool
+        if spool is not None:
+            spool.release_settled()
+
     def _send_all(self, end: float) -> tuple[int, int]:
         """Send what is queued, and what waits in the spool, until ``end``.
 
@@ -348,6 +355,10 @@ class EventQueue:
         collector = self._ledger.collect()
         try:
             spool = self._spool
+            if spool is not None:
+                # Files of processes that ended since the last look (children of a
+                # fork-per-job loop that crashed): delivered now rather than next start.
+                spool.adopt()
             if spool is not None and spool.waiting and not self.server_down():
                 # What waits on disk would survive, but a clean stop delivers it now.
                 self._send_all(end)

@@ -120,7 +120,8 @@ def close_all() -> None:
 
 
 def flush_all() -> None:
-    """Flush every open queue within one ``shutdown_timeout`` (the longest); never raises."""
+    """Flush every open queue within one ``shutdown_timeout`` (the longest), for a process
+    that ends by a signal next, when nothing closes them; never raises."""
     queues = open_queues()
     end = time.monotonic() + max((q.settings.shutdown_timeout for q in queues), default=0.0)
     for queue in queues:
@@ -130,6 +131,17 @@ def flush_all() -> None:
                 logger.warning("Databuddy flush on SIGTERM: %s", result.error)
         except Exception:
             logger.exception("Databuddy flush on SIGTERM failed")
+    release_settled()
+
+
+def release_settled() -> None:
+    """The process ends next without closing its queues (uvicorn's re-raised SIGTERM):
+    delete the spool files that hold nothing left to send; never raises."""
+    for queue in open_queues():
+        try:
+            queue.release_settled()
+        except Exception:
+            logger.exception("Databuddy could not release its spool files")
 
 
 def _longest_timeout() -> float:

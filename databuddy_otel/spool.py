@@ -309,7 +309,7 @@ class Spool:
     def start(self, queue: EventQueue) -> None:
         """Take over what dead processes left, then start the spool thread."""
         self._queue = queue
-        self._adopt()
+        self.adopt()
         self._start_thread()
 
     def _start_thread(self) -> None:
@@ -337,7 +337,7 @@ class Spool:
                     self.sync()
                 if now >= next_scan:
                     next_scan = now + RESCAN
-                    self._adopt()
+                    self.adopt()
                 room = queue.room()
                 if room > 0 and self.waiting > 0:
                     if not queue.server_down():
@@ -357,8 +357,9 @@ class Spool:
                 os.fsync(segment.fd)
 
     # -- taking over -------------------------------------------------------
-    def _adopt(self) -> None:
-        """Take the segments (and half-made files) no live process holds."""
+    def adopt(self) -> None:
+        """Take the segments no live process holds, at once (their writers ended: the lock
+        is the test, not the age), and clean up half-made files left long ago."""
         try:
             names = sorted(os.listdir(self.directory))
         except OSError:
@@ -430,6 +431,16 @@ class Spool:
                     self._forget(segment)
             self._active = None
         return kept
+
+    def release_settled(self) -> None:
+        """Delete the file being written if every event in it is settled (the others go
+        as soon as they are): for a process about to end without :meth:`close`, such as
+        a uvicorn worker that dies by the re-raised SIGTERM, so that it leaves no empty
+        file behind. An event appended later opens a new file."""
+        with self._lock:
+            active = self._active
+            if active is not None and active.unacked == 0:
+                self._retire(active)
 
     def after_fork(self) -> None:
         """A forked child lets go of the parent's files and starts segments of its own."""

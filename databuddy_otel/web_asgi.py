@@ -9,7 +9,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from databuddy_otel import sigterm
+from databuddy_otel import exit_hooks, sigterm
 from databuddy_otel.context import bind_ids
 from databuddy_otel.web_request import ROUTE_KEY, Request, RequestEvents, status_code
 
@@ -129,5 +129,7 @@ class DatabuddyASGIMiddleware(RequestEvents):
             aflush = getattr(self.client, "aflush", None)
             if aflush is not None:
                 await aflush(timeout=timeout)
+            # uvicorn ends the process by the re-raised SIGTERM next, past every exit hook.
+            exit_hooks.release_settled()
         except Exception:
             self._internal_error("flushing at shutdown")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import os
 import signal
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -106,9 +108,10 @@ def test_sigterm_under_load_delivers_every_answered_request(
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("uvicorn") is None, reason="uvicorn is not installed")
 def test_uvicorn_workers_without_the_middleware_deliver_on_sigterm(
-    server: DevServer, scoreboard: Scoreboard
+    server: DevServer, scoreboard: Scoreboard, tmp_path: Path
 ) -> None:
-    """-k uvicorn.workers.UvicornWorker, FastAPI without the middleware: every event stored.
+    """-k uvicorn.workers.UvicornWorker, FastAPI without the middleware: every event stored,
+    and the spool the workers share is left empty.
 
     The worker imports the app while SIGTERM has its default action, so the SDK's
     handler is in place; uvicorn restores it after its graceful shutdown and raises
@@ -116,9 +119,11 @@ def test_uvicorn_workers_without_the_middleware_deliver_on_sigterm(
     """
     run = uuid.uuid4().hex[:8]
     ids = [f"{run}-{n}" for n in range(REQUESTS)]
+    spool_dir = tmp_path / "spool"
     env = {
         "DATABUDDY_API_URL": server.url,
         "DATABUDDY_CLIENT_ID": "deploy-gunicorn",
+        "DATABUDDY_SPOOL_DIR": str(spool_dir),
         "DEPLOY_ASGI_MIDDLEWARE": "0",
     }
     command = python(
@@ -133,10 +138,12 @@ def test_uvicorn_workers_without_the_middleware_deliver_on_sigterm(
         assert gunicorn.wait(timeout=20) == 0, gunicorn.output
         output = gunicorn.output
     assert "Traceback" not in output and "Databuddy" not in output, output
+    left = sorted(os.listdir(spool_dir))
     score = scoreboard.record(
-        "gunicorn -k uvicorn.workers.UvicornWorker (2), no middleware, SIGTERM",
+        "gunicorn -k uvicorn.workers.UvicornWorker (2), no middleware, shared spool, SIGTERM",
         ids,
         server,
-        note=f"{len(pids)} workers served",
+        note=f"{len(pids)} workers served; {len(left)} spool files left",
     )
     expect_all_stored(score, REQUESTS)
+    assert left == []

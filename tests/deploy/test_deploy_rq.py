@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import os
 import shutil
 import socket
 import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -26,7 +28,8 @@ from tests.reliability.conftest import Scoreboard
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
-        shutil.which("redis-server") is None, reason="redis-server is not installed"
+        shutil.which("redis-server") is None,
+        reason="redis-server is not installed: bash .ci/install-system (apt redis-server)",
     ),
     pytest.mark.skipif(
         importlib.util.find_spec("rq") is None,
@@ -57,13 +60,29 @@ def redis_url() -> Iterator[str]:
             redis.proc.terminate()
 
 
-@pytest.mark.parametrize("worker_class", ["rq.Worker", "rq.SimpleWorker"])
+@pytest.mark.parametrize(
+    ("worker_class", "spool"),
+    [("rq.Worker", False), ("rq.SimpleWorker", False), ("rq.Worker", True)],
+    ids=["work-horses", "simple-worker", "work-horses-spool"],
+)
 def test_burst_worker_delivers_every_job_event(
-    server: DevServer, scoreboard: Scoreboard, redis_url: str, worker_class: str
+    server: DevServer,
+    scoreboard: Scoreboard,
+    redis_url: str,
+    tmp_path: Path,
+    worker_class: str,
+    spool: bool,
 ) -> None:
-    """40 jobs of 5 track() each, `rq worker --burst`, no flush anywhere: 200 stored, quiet."""
+    """40 jobs of 5 track() each, `rq worker --burst`, no flush anywhere: 200 stored, quiet.
+
+    With ``DATABUDDY_SPOOL_DIR`` shared by every work-horse, each stored once too, and
+    the directory is empty once the worker is done: each horse's exit leaves nothing.
+    """
     prefix = uuid.uuid4().hex[:8]
     env = {"DATABUDDY_API_URL": server.url, "DATABUDDY_CLIENT_ID": "deploy-rq"}
+    spool_dir = tmp_path / "spool"
+    if spool:
+        env["DATABUDDY_SPOOL_DIR"] = str(spool_dir)
     queued = run_script("rq_jobs.py", redis_url, prefix, str(JOBS), env=env)
     assert queued.returncode == 0, queued.stderr
     started = time.monotonic()
@@ -77,10 +96,13 @@ def test_burst_worker_delivers_every_job_event(
     assert "Databuddy" not in worker.stderr, worker.stderr
     ids = [f"{prefix}-{job}-{i}" for job in range(JOBS) for i in range(EVENTS_PER_JOB)]
     how = "a forked work-horse per job (os._exit)" if worker_class == "rq.Worker" else "in-process"
+    left = sorted(os.listdir(spool_dir)) if spool else []
     score = scoreboard.record(
-        f"RQ `rq worker --burst` ({worker_class}: {how}), {JOBS} jobs, no flush",
+        f"RQ `rq worker --burst` ({worker_class}: {how}), {JOBS} jobs, no flush"
+        + (", shared spool" if spool else ""),
         ids,
         server,
-        note=f"worker ran {seconds:.1f} s",
+        note=f"worker ran {seconds:.1f} s" + (f"; {len(left)} spool files left" if spool else ""),
     )
     expect_all_stored(score, JOBS * EVENTS_PER_JOB)
+    assert left == []

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import os
 import signal
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -116,3 +118,38 @@ def test_without_the_middleware_sigterm_flushes_and_names_the_fix(
         note=f"{len(pids)} workers served; each flushed on SIGTERM and warned with the fix",
     )
     expect_all_stored(score, REQUESTS)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("middleware", [True, False], ids=["middleware", "no-middleware"])
+def test_with_a_spool_sigterm_leaves_no_file_behind(
+    server: DevServer, scoreboard: Scoreboard, tmp_path: Path, middleware: bool
+) -> None:
+    """2 workers sharing a spool: after SIGTERM every event is stored and the directory is empty,
+    although each worker dies by the re-raised signal, when no exit hook runs."""
+    run = uuid.uuid4().hex[:8]
+    ids = [f"{run}-{n}" for n in range(REQUESTS // 4)]
+    spool_dir = tmp_path / "spool"
+    env = {
+        "DATABUDDY_API_URL": server.url,
+        "DATABUDDY_CLIENT_ID": "deploy-uvicorn",
+        "DATABUDDY_SPOOL_DIR": str(spool_dir),
+        "DEPLOY_ASGI_MIDDLEWARE": "1" if middleware else "0",
+    }
+    with Program(_command(), env=env) as uvicorn:
+        port = listening_port(uvicorn, r"Uvicorn running on ")
+        uvicorn.wait_for(r"Application startup complete", count=WORKERS)
+        get_all(port, [f"/hit/{i}" for i in ids])
+        uvicorn.send_signal(signal.SIGTERM)
+        assert uvicorn.wait(timeout=20) == 0, uvicorn.output
+        assert "Traceback" not in uvicorn.output, uvicorn.output
+    left = sorted(os.listdir(spool_dir))
+    how = "DatabuddyASGIMiddleware" if middleware else "no middleware"
+    score = scoreboard.record(
+        f"uvicorn, {WORKERS} workers, {how}, shared spool, SIGTERM",
+        ids,
+        server,
+        note=f"{len(left)} spool files left",
+    )
+    expect_all_stored(score, len(ids))
+    assert left == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -295,3 +296,23 @@ def test_lifespan_is_answered_for_an_app_that_does_not_speak_it(
         ("lifespan.startup.complete", 0),
         ("lifespan.shutdown.complete", 1),
     ]
+
+
+def test_lifespan_shutdown_leaves_no_spool_file_with_nothing_in_it(
+    server: DevServer, make_client: MakeClient, tmp_path: Path
+) -> None:
+    """With a spool, the lifespan flush deletes the file it emptied: a uvicorn worker dies
+    by the re-raised SIGTERM next, and nothing else would."""
+    client = make_client(batch_timeout=60_000, spool_dir=str(tmp_path))
+
+    async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        assert (await receive())["type"] == "lifespan.startup"
+        await send({"type": "lifespan.startup.complete"})
+        assert (await receive())["type"] == "lifespan.shutdown"
+        await send({"type": "lifespan.shutdown.complete"})
+
+    client.track(name="queued")
+    assert list(tmp_path.iterdir()) != []
+    _run_lifespan(DatabuddyASGIMiddleware(app, client), server)
+    assert list(tmp_path.iterdir()) == []
+    assert [e["name"] for e in server.events()] == ["queued"]
