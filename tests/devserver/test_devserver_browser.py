@@ -1,5 +1,5 @@
 """The event viewer in a real browser: headless Chromium from the Debian packages, driven
-with selenium through the system chromedriver (``.ci/install-browser`` installs both).
+with selenium through the system chromedriver (``.ci/install-system`` installs both).
 
 Without Chromium or chromedriver these tests skip, saying so, except under CI (the
 ``CI`` environment variable), where they fail instead. With
@@ -61,7 +61,7 @@ def _unavailable() -> str | None:
         return "selenium is not installed (pip install -e '.[dev]')"
     for path, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
         if not os.access(path, os.X_OK):
-            return f"{path} not found: run .ci/install-browser (apt-get install {package})"
+            return f"{path} not found: run .ci/install-system (apt-get install {package})"
     return None
 
 
