@@ -49,6 +49,7 @@ import weakref
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from databuddy_otel import sigterm
+from databuddy_otel.quiet_threads import quiet_start
 
 if TYPE_CHECKING:
     from databuddy_otel.event_queue import EventQueue
@@ -161,7 +162,7 @@ def _close_dropped(queue: EventQueue) -> None:
         return
     # Not a daemon: the interpreter waits for it (bounded by shutdown_timeout). No new
     # threads at interpreter shutdown: close_all closes it then.
-    with contextlib.suppress(RuntimeError):
+    with contextlib.suppress(RuntimeError), quiet_start():
         threading.Thread(
             target=queue.close,
             args=(queue.settings.shutdown_timeout,),

@@ -23,6 +23,8 @@ from typing import Any, Generic, TypeVar
 
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 
+from databuddy_otel.quiet_threads import quiet_fork_hooks, quiet_start
+
 T = TypeVar("T")
 
 
@@ -53,12 +55,14 @@ class BatchQueue(Generic[T]):
         max_size: int,
     ) -> None:
         self._drain: _Drain[T] = _Drain(on_batch)
-        self._processor = BatchLogRecordProcessor(
-            self._drain,  # type: ignore[arg-type]
-            schedule_delay_millis=delay_ms,
-            max_export_batch_size=batch_size,
-            max_queue_size=max_size,
-        )
+        with quiet_start():  # its worker thread starts here
+            self._processor = BatchLogRecordProcessor(
+                self._drain,  # type: ignore[arg-type]
+                schedule_delay_millis=delay_ms,
+                max_export_batch_size=batch_size,
+                max_queue_size=max_size,
+            )
+        quiet_fork_hooks()  # and again in a forked child, from its at-fork hook
         machinery: Any = getattr(self._processor, "_batch_processor", None)
         if not callable(getattr(machinery, "emit", None)):
             self._processor.shutdown()  # type: ignore[no-untyped-call]

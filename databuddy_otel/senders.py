@@ -37,6 +37,7 @@ from typing import Any, Generic, Optional, TypeVar
 
 from databuddy_otel.delivery import Failure
 from databuddy_otel.limits import MAX_BODY_BYTES, MAX_EVENTS_PER_REQUEST
+from databuddy_otel.quiet_threads import quiet_start
 from databuddy_otel.sdk_log import Log
 from databuddy_otel.thread_roles import mark_worker
 
@@ -130,7 +131,8 @@ class Senders(Generic[Item]):
     def _start_thread(self) -> None:
         try:
             thread = threading.Thread(target=self._run, name="databuddy-sender", daemon=True)
-            thread.start()
+            with quiet_start():
+                thread.start()
             self._workers.append(thread)
         except RuntimeError:
             # No new threads at interpreter shutdown: the exit flush helps instead.

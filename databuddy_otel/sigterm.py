@@ -40,6 +40,8 @@ from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
 
+from databuddy_otel.quiet_threads import quiet_start
+
 logger = logging.getLogger("databuddy")
 
 Handler = Callable[[int, "FrameType | None"], Any]
@@ -183,7 +185,8 @@ def _bounded(work: Callable[[], None], seconds: float) -> None:
     """Run ``work`` on a helper thread and wait for it at most ``seconds``; never raises."""
     try:
         helper = threading.Thread(target=work, name="databuddy-sigterm", daemon=True)
-        helper.start()
+        with quiet_start():
+            helper.start()
     except RuntimeError:  # no new thread at interpreter shutdown (3.12+)
         try:
             work()

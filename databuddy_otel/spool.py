@@ -38,6 +38,7 @@ from databuddy_otel.config import Settings
 from databuddy_otel.delivery import Failure
 from databuddy_otel.ledger import Ledger
 from databuddy_otel.models import SPOOL_CORRUPT, SPOOL_FULL, Undelivered
+from databuddy_otel.quiet_threads import quiet_start
 from databuddy_otel.sdk_log import Log
 from databuddy_otel.spool_segment import Segment, Unreadable, take_over
 from databuddy_otel.thread_roles import mark_worker
@@ -317,7 +318,8 @@ class Spool:
             return
         try:
             self._thread = threading.Thread(target=self._run, name="databuddy-spool", daemon=True)
-            self._thread.start()
+            with quiet_start():
+                self._thread.start()
         except RuntimeError:  # interpreter shutdown
             self._thread = None
 

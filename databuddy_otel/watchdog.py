@@ -23,6 +23,8 @@ import threading
 import time
 from typing import Any
 
+from databuddy_otel.quiet_threads import quiet_start
+
 #: Seconds the thread sleeps when nothing is registered (one wake-up per period).
 _IDLE = 1.0
 
@@ -72,7 +74,8 @@ class Watchdog:
             if self._thread is None:
                 thread = threading.Thread(target=self._run, name="databuddy-watchdog", daemon=True)
                 try:
-                    thread.start()
+                    with quiet_start():
+                        thread.start()
                 except RuntimeError:  # interpreter shutdown
                     return False
                 self._thread = thread
