@@ -212,7 +212,7 @@ class Delivery:
         stretched = False
         while True:
             outcome, answered = self._attempt(group, deadline, batch=batch)
-            self.reachability.attempt_finished(answered, outcome.message, self.wire.api_url)
+            self.reachability.attempt_finished(answered, outcome.message or "", self.wire.api_url)
             if outcome.verdict == SUCCESS:
                 self._log.debug(
                     "Databuddy delivered %d event(s) to %s", len(group), self.wire.api_url
