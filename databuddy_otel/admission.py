@@ -6,9 +6,10 @@ every event of the older ones is settled, so events tracked while it waits do
 not hold it up. Events taken back from the spool enter epoch -1: every flush
 waits for them, however old they are.
 
-The queue's hot path reads and bumps ``pending``, ``current`` and ``epoch``
-itself under ``lock`` (one lock acquisition per event); everything else goes
-through the methods here.
+Every rule of the room lives here. The caller holds ``lock`` around
+:meth:`Room.admit` and :meth:`Room.give_back` (one acquisition per event on the
+``track()`` path, shared with the batch queue's hand-off); the other methods take
+it themselves.
 """
 
 from __future__ import annotations
@@ -16,12 +17,29 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, NamedTuple, Optional
 
 from databuddy_otel.delivery import Failure
 
+if TYPE_CHECKING:
+    from databuddy_otel.spool import SpoolRef
+
 #: The epoch of events taken back from the spool.
 SPOOLED_EPOCH = -1
+
+
+class Queued(NamedTuple):
+    """One accepted event on its way through the queue, the senders and settling."""
+
+    body: str
+    name: str
+    event_id: str
+    #: the caller chose ``event_id`` (deduplication remembers it once delivered)
+    caller_id: bool
+    #: the flush epoch it entered in (:data:`SPOOLED_EPOCH` when taken from the spool)
+    epoch: int
+    #: its record in the spool, if it was written ahead
+    ref: Optional[SpoolRef]
 
 
 class SpoolFull(Exception):
@@ -52,29 +70,33 @@ class Room:
     def free(self) -> int:
         return 0 if self.closed else max(0, self.capacity - self.pending)
 
-    def enter(self, epoch: int) -> None:
-        """Under the lock, with room: count one event of ``epoch``."""
+    def admit(self, epoch: int | None = None) -> int | None:
+        """Under the lock: count one event if there is room; the epoch it enters in
+        (the current one unless ``epoch`` is given), or ``None`` when full or closed."""
+        if self.closed or self.pending >= self.capacity:
+            return None
         self.pending += 1
-        if epoch == self.epoch:
+        if epoch is None or epoch == self.epoch:
             self.current += 1
-        else:
-            self.older[epoch] = self.older.get(epoch, 0) + 1
+            return self.epoch
+        self.older[epoch] = self.older.get(epoch, 0) + 1
+        return epoch
 
     def give_back(self, epoch: int) -> None:
         """Under the lock: an event that entered was not queued after all."""
         self.pending -= 1
         self._settled(epoch, 1)
 
-    def release(self, items: Sequence[Sequence[Any]], epoch_at: int = 4) -> None:
-        """Settled events leave; ``item[epoch_at]`` is each one's epoch."""
+    def release(self, items: Sequence[Queued]) -> None:
+        """Settled events leave."""
         with self.lock:
             self.pending = max(0, self.pending - len(items))
             current, same = self.epoch, 0
             for item in items:
-                if item[epoch_at] == current:
+                if item.epoch == current:
                     same += 1
                 else:
-                    self._settled(item[epoch_at], 1)
+                    self._settled(item.epoch, 1)
             self.current -= same
             self.changed.notify_all()
 

@@ -16,11 +16,14 @@ import contextlib
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Optional
 
 from databuddy_otel.delivery import Failure
 from databuddy_otel.models import SHUTDOWN, EventResponse, Stats, Undelivered
 from databuddy_otel.sdk_log import Log
+
+if TYPE_CHECKING:
+    from databuddy_otel.admission import Queued
 
 #: One settled event as the ledger reads it: (event id, name, caller chose the id).
 Settled = tuple[Optional[str], Optional[str], bool]
@@ -124,18 +127,17 @@ class Ledger:
         if lost:
             self.report(lost)
 
-    def delivered_all(self, items: Sequence[Sequence[Any]]) -> None:
-        """:meth:`settle` for events that were all delivered: ``item[2]`` is the id and
-        ``item[3]`` whether the caller chose it (the queue's items)."""
+    def delivered_all(self, items: Sequence[Queued]) -> None:
+        """:meth:`settle` for events that were all delivered: the queue's items."""
         with self._lock:
             self.delivered += len(items)
             for item in items:
-                if item[3]:
-                    self._inflight_ids.discard(item[2])
-                    self._remember(item[2])
+                if item.caller_id:
+                    self._inflight_ids.discard(item.event_id)
+                    self._remember(item.event_id)
             collectors = list(self._collectors)
         if collectors:
-            responses = [EventResponse(True, item[2], None) for item in items]
+            responses = [EventResponse(True, item.event_id, None) for item in items]
             for collector in collectors:
                 collector.extend(responses)
 

@@ -32,11 +32,8 @@ from databuddy_otel.models import (
 from databuddy_otel.sdk_log import Log
 
 if TYPE_CHECKING:
+    from databuddy_otel.admission import Queued
     from databuddy_otel.spool import Spool, SpoolRef
-
-#: One event as settling reads it: (body, name, event id, caller chose the id,
-#: flush epoch, spool record or None).
-Item = tuple[str, str, str, bool, int, Optional["SpoolRef"]]
 
 #: Appended to the message of an event that waits in the spool for another attempt.
 SPOOLED_NOTE = " (kept in the spool; it will be sent again)"
@@ -94,20 +91,20 @@ class Settlement:
             self._log.warning(CLOSED_WARNING)
         return failure
 
-    def settle(self, items: Sequence[Item], errors: Sequence[Optional[Failure]]) -> list[bool]:
+    def settle(self, items: Sequence[Queued], errors: Sequence[Optional[Failure]]) -> list[bool]:
         """Record the outcome of each item; ``True`` where it went back to the spool."""
         spool = self.spool
         if not any(errors):  # the common case: all delivered
             if spool is not None:
-                spool.ack([item[5] for item in items if item[5] is not None])
+                spool.ack([item.ref for item in items if item.ref is not None])
             self.ledger.delivered_all(items)
             return [False] * len(items)
-        settled: list[Item] = []
+        settled: list[Queued] = []
         final: list[Optional[Failure]] = []
         back: list[SpoolRef] = []
         waits: list[bool] = []
         for item, error in zip(items, errors):
-            ref = item[5]
+            ref = item.ref
             if error is not None and ref is not None and error.reason in _RETRY_LATER:
                 back.append(ref)
                 waits.append(True)
@@ -117,7 +114,7 @@ class Settlement:
                 waits.append(False)
         try:
             if spool is not None:
-                spool.ack([item[5] for item in settled if item[5] is not None])
+                spool.ack([item.ref for item in settled if item.ref is not None])
                 if back:
                     spool.defer(back)
                     self._log.info(
@@ -130,34 +127,34 @@ class Settlement:
         return waits
 
     def responses(
-        self, items: Sequence[Item], errors: Sequence[Optional[Failure]]
+        self, items: Sequence[Queued], errors: Sequence[Optional[Failure]]
     ) -> list[EventResponse]:
         """Settle, and say for each item what ``track()`` or ``batch()`` reports."""
         waits = self.settle(items, errors)
         return [
             EventResponse(
                 error is None,
-                item[2],
+                item.event_id,
                 None if error is None else error.message + (SPOOLED_NOTE if wait else ""),
             )
             for item, error, wait in zip(items, errors, waits)
         ]
 
-    def abandon(self, items: Sequence[Item], message: str) -> int:
+    def abandon(self, items: Sequence[Queued], message: str) -> int:
         """Events a shutdown could not deliver: spooled ones wait, the rest are lost.
 
         Returns how many were lost.
         """
-        spooled = [item[5] for item in items if item[5] is not None]
+        spooled = [item.ref for item in items if item.ref is not None]
         if spooled and self.spool is not None:
             self.spool.defer(spooled)
             self._log.info(
                 "Databuddy left %d event(s) in the spool for the next start", len(spooled)
             )
-        lost = [item for item in items if item[5] is None]
+        lost = [item for item in items if item.ref is None]
         if lost:
             for item in lost:
-                if item[3]:
-                    self.ledger.unclaim(item[2])
+                if item.caller_id:
+                    self.ledger.unclaim(item.event_id)
             self.ledger.count(SHUTDOWN, [Undelivered(i[2], i[1], SHUTDOWN, message) for i in lost])
         return len(lost)
