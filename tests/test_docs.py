@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
     importlib.util.find_spec("mkdocs") is None,
     reason="mkdocs is not installed (pip install mkdocs)",
 )
+@pytest.mark.slow
 def test_docs_build_strict(tmp_path: Path) -> None:
     """mkdocs builds the site in strict mode; any warning (broken link, page not in nav) fails."""
     done = subprocess.run(

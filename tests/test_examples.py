@@ -75,6 +75,7 @@ CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("script", "needs", "expected"), CASES, ids=[c[0] for c in CASES])
 def test_example_runs_and_reports_what_the_server_stored(
     script: str, needs: tuple[str, ...], expected: list[str]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from databuddy_otel import Undelivered
 from databuddy_otel.devserver import DevServer
 from tests.conftest import MakeClient
@@ -37,6 +39,7 @@ def test_drop_policy_counts_every_drop(server: DevServer, make_client: MakeClien
     assert len(server.events()) == 40 - len(refused)
 
 
+@pytest.mark.slow
 def test_outage_does_not_block_the_caller(server: DevServer, make_client: MakeClient) -> None:
     """While the server is unreachable, a full queue refuses at once instead of stalling track()."""
     client = make_client(batch_size=5, max_queue_size=10, retry_deadline=5, timeout=1)

@@ -267,6 +267,7 @@ def test_a_session_id_the_server_drops_is_warned_about_once_and_counted(
 
 
 # -- retries -----------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_retry_after_past_the_deadline_waits_what_the_deadline_allows(
     server: DevServer, make_client: MakeClient
 ) -> None:

@@ -104,6 +104,7 @@ def test_giving_up_is_counted_and_reported(server: DevServer, make_client: MakeC
     assert [e["name"] for e in server.events()] == ["after"]
 
 
+@pytest.mark.slow
 def test_an_unreachable_server_is_announced_once_with_its_address(
     make_client: MakeClient, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -57,6 +57,7 @@ def test_delivered_events_are_acknowledged_and_their_files_removed(
     assert _segments(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_a_full_memory_queue_spills_to_disk_without_waiting(
     server: DevServer, make_client: MakeClient, tmp_path: Path
 ) -> None:
@@ -87,6 +88,7 @@ def test_shutdown_delivers_what_spilled_to_disk(
     assert _segments(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_events_whose_retries_run_out_wait_in_the_spool(
     server: DevServer, make_client: MakeClient, tmp_path: Path
 ) -> None:

@@ -13,6 +13,7 @@ from databuddy_otel.transport import MAX_ANSWER_BYTES, RequestsTransport, Transp
 HEADERS = {"Content-Type": "application/json"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("headers_too", [False, True], ids=["body", "status-and-headers"])
 def test_a_trickling_answer_is_cut_at_the_total_deadline(
     server: DevServer, headers_too: bool

@@ -14,9 +14,12 @@ from tests.deploy.outcome import expect_all_stored
 from tests.deploy.processes import Program, python, run_script
 from tests.reliability.conftest import Scoreboard
 
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("celery") is None, reason="celery is not installed"
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        importlib.util.find_spec("celery") is None, reason="celery is not installed"
+    ),
+]
 
 #: Not a multiple of the batch size (100): some events are still queued in a pool
 #: process when it stops, whatever the split between the two processes.

@@ -17,9 +17,12 @@ from tests.deploy.outcome import expect_all_stored
 from tests.deploy.processes import Program, get_all, get_while_stopping, listening_port, python
 from tests.reliability.conftest import Scoreboard
 
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("gunicorn") is None, reason="gunicorn is not installed"
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        importlib.util.find_spec("gunicorn") is None, reason="gunicorn is not installed"
+    ),
+]
 
 REQUESTS = 400
 #: Requests offered in the under-load test: more than a server answers before it stops.
@@ -105,7 +108,6 @@ def test_sigterm_under_load_delivers_every_answered_request(
     expect_all_stored(score, 2 * len(answered))
 
 
-@pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("uvicorn") is None, reason="uvicorn is not installed")
 def test_uvicorn_workers_without_the_middleware_deliver_on_sigterm(
     server: DevServer, scoreboard: Scoreboard, tmp_path: Path

@@ -17,7 +17,10 @@ from tests.deploy.outcome import expect_all_stored
 from tests.deploy.processes import run_script
 from tests.reliability.conftest import Scoreboard
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the fork start method")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(sys.platform == "win32", reason="the fork start method"),
+]
 
 TASKS = 4
 EVENTS_PER_TASK = 500

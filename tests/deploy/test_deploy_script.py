@@ -18,6 +18,8 @@ from tests.deploy.outcome import expect_all_stored
 from tests.deploy.processes import run_script
 from tests.reliability.conftest import Scoreboard
 
+pytestmark = pytest.mark.slow
+
 EVENTS = 25
 PYTHON = f"Python {sys.version_info.major}.{sys.version_info.minor}"
 
@@ -43,7 +45,6 @@ def test_script_end_delivers_without_a_word(
     expect_all_stored(score, EVENTS)
 
 
-@pytest.mark.slow
 def test_daemon_thread_at_exit_is_told_apart_from_queued_events(
     server: DevServer, scoreboard: Scoreboard
 ) -> None:

@@ -13,7 +13,10 @@ from tests.deploy.outcome import expect_all_stored
 from tests.deploy.processes import run_script
 from tests.reliability.conftest import Scoreboard
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the spool's file locks")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(sys.platform == "win32", reason="the spool's file locks"),
+]
 
 EVENTS = 2000
 OWN_EVENTS = 100

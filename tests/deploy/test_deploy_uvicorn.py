@@ -17,9 +17,12 @@ from tests.deploy.outcome import expect_all_stored
 from tests.deploy.processes import Program, get_all, get_while_stopping, listening_port, python
 from tests.reliability.conftest import Scoreboard
 
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("uvicorn") is None, reason="uvicorn is not installed"
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        importlib.util.find_spec("uvicorn") is None, reason="uvicorn is not installed"
+    ),
+]
 
 REQUESTS = 400
 #: Requests offered in the under-load test: more than a server answers before it stops.
@@ -85,7 +88,6 @@ def test_sigterm_under_load_delivers_every_answered_request(
     expect_all_stored(score, len(answered))
 
 
-@pytest.mark.slow
 def test_without_the_middleware_sigterm_flushes_and_names_the_fix(
     server: DevServer, scoreboard: Scoreboard
 ) -> None:
@@ -120,7 +122,6 @@ def test_without_the_middleware_sigterm_flushes_and_names_the_fix(
     expect_all_stored(score, REQUESTS)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("middleware", [True, False], ids=["middleware", "no-middleware"])
 def test_with_a_spool_sigterm_leaves_no_file_behind(
     server: DevServer, scoreboard: Scoreboard, tmp_path: Path, middleware: bool

@@ -132,6 +132,7 @@ def track(client: Databuddy, *events: dict[str, Any]) -> None:
     assert client.flush(timeout=5).success
 
 
+@pytest.mark.slow
 def test_tracked_events_appear_newest_first_without_a_reload(page, client):
     """Events tracked through the SDK show up on the open page, newest on top."""
     track(

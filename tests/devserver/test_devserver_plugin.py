@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 import requests
 
 from databuddy_otel.devserver import DevServer
@@ -47,6 +48,7 @@ def test_fixture_yields_a_running_memory_server(databuddy_server):
     assert requests.get(f"{databuddy_server.url}/health", timeout=5).ok
 
 
+@pytest.mark.slow
 def test_fixture_works_in_a_fresh_pytest_run(tmp_path):
     """In a new pytest process the entry point provides the fixture, fresh per test."""
     (tmp_path / "test_inner.py").write_text(textwrap.dedent(INNER_TESTS))

@@ -18,6 +18,8 @@ from tests.docs.doc_runner import (
     run_page,
 )
 
+pytestmark = pytest.mark.slow
+
 #: Variables a developer's shell may carry that would change what a sample does.
 _ENVIRONMENT = (
     "DATABUDDY_API_KEY",

@@ -392,6 +392,7 @@ def test_handle_does_not_take_the_handler_lock(
     assert [e["name"] for e in server.events()] == ["unlocked"]
 
 
+@pytest.mark.slow
 def test_flush_returns_without_waiting_for_the_network(
     server: DevServer, make_client: MakeClient, app_logger: logging.Logger
 ) -> None:

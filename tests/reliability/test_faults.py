@@ -5,9 +5,13 @@ from __future__ import annotations
 import random
 import threading
 
+import pytest
+
 from databuddy_otel.devserver import DevServer
 from tests.conftest import MakeClient
 from tests.reliability.conftest import Scoreboard, duplicates_come_from_lost_answers
+
+pytestmark = pytest.mark.slow
 
 
 def _arm_random_fault(server: DevServer, rng: random.Random) -> None:

@@ -22,7 +22,10 @@ from databuddy_otel.devserver import DevServer
 from tests.conftest import MakeClient
 from tests.reliability.conftest import Scoreboard
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX spool")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(sys.platform == "win32", reason="POSIX spool"),
+]
 
 #: (label, reply_next arguments) for answers that are not Databuddy's.
 NOT_THE_SERVERS = [

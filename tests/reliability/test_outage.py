@@ -13,6 +13,8 @@ from databuddy_otel.devserver import DevServer
 from tests.conftest import MakeClient
 from tests.reliability.conftest import Scoreboard
 
+pytestmark = pytest.mark.slow
+
 
 def _stream(client: Databuddy, count: int, name: str) -> tuple[list[str], float, int]:
     """Track ``count`` events; return their ids, the slowest call and the largest queue seen."""

@@ -20,6 +20,7 @@ from databuddy_otel.devserver.__main__ import main as devserver_main
 KEY = "dbdy_s3cr3t_key_value"
 
 
+@pytest.mark.slow
 def test_api_key_never_appears_in_logs_errors_reprs_or_events(
     server: DevServer, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -26,7 +26,10 @@ from tests.conftest import MakeClient
 from tests.reliability.conftest import Scoreboard
 from tests.spool_files import left_body, write_segment
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX spool (flock, fork)")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(sys.platform == "win32", reason="POSIX spool (flock, fork)"),
+]
 
 LONG = os.environ.get("DATABUDDY_LONG_SCENARIOS") == "1"
 

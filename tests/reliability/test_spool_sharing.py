@@ -37,6 +37,7 @@ def _python(code: str) -> subprocess.Popen[str]:
     )
 
 
+@pytest.mark.slow
 def test_clients_starting_on_the_directory_never_touch_a_live_writer(
     server: DevServer, tmp_path: Path, scoreboard: Scoreboard
 ) -> None:
