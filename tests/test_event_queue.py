@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
+import os
 import threading
 import time
+import warnings
+from collections.abc import Sequence
 from typing import Any
+
+import pytest
 
 from databuddy_otel import Undelivered
 from databuddy_otel.devserver import DevServer
 from databuddy_otel.event_queue import EventQueue
+from databuddy_otel.otel_batch import BatchQueue
 from tests.conftest import MakeClient
 
 
@@ -19,11 +26,125 @@ def _queue(client: Any) -> EventQueue:
     return queue
 
 
-def test_installed_sdk_has_the_batch_machinery_the_queue_uses(make_client: MakeClient) -> None:
-    """The pinned opentelemetry-sdk has the deque layout the queue appends to directly."""
+def _sdk_version() -> tuple[int, int]:
+    major, minor = importlib.metadata.version("opentelemetry-sdk").split(".")[:2]
+    return int(major), int(minor)
+
+
+def test_installed_sdk_takes_the_seam_from_1_33(make_client: MakeClient) -> None:
+    """From opentelemetry-sdk 1.33 the queue appends to the SDK's deque; before, it emits."""
     batch = _queue(make_client())._batch
-    assert batch.put == batch._append
-    assert batch._deque is batch._machinery._queue
+    assert batch.seam is (_sdk_version() >= (1, 33))
+    if batch.seam:
+        assert batch.put == batch._append
+        assert batch._deque is batch._machinery._queue
+    else:
+        assert batch.put == batch._emit_wrapped
+
+
+class Batches:
+    """An ``on_batch`` that records each batch and the thread it arrived on."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[Any]] = []
+        self.threads: set[str] = set()
+        self.lock = threading.Lock()
+
+    def __call__(self, batch: Sequence[Any]) -> None:
+        with self.lock:
+            self.batches.append(list(batch))
+            self.threads.add(threading.current_thread().name)
+
+    @property
+    def items(self) -> list[Any]:
+        with self.lock:
+            return [item for batch in self.batches for item in batch]
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.items) < count:
+            assert time.monotonic() < deadline, f"{len(self.items)} of {count} items arrived"
+            time.sleep(0.005)
+
+
+WAYS = pytest.mark.parametrize("use_seam", [True, False], ids=["seam", "public-emit"])
+
+
+@WAYS
+def test_batch_queue_hands_full_batches_to_the_worker_in_order(use_seam: bool) -> None:
+    """A full queue loses nothing; the worker hands it over oldest first, batch_size at most."""
+    got = Batches()
+    queue: BatchQueue[tuple[int, str]] = BatchQueue(
+        got, batch_size=5, delay_ms=60_000, max_size=20, use_seam=use_seam
+    )
+    try:
+        items = [(i, f"body-{i}") for i in range(20)]
+        for item in items:
+            queue.put(item)
+        got.wait_for(20)
+        assert got.items == items
+        assert all(1 <= len(batch) <= 5 for batch in got.batches)
+        assert threading.current_thread().name not in got.threads
+    finally:
+        queue.shutdown()
+
+
+@WAYS
+def test_batch_queue_drain_now_and_shutdown_hand_over_what_waits(use_seam: bool) -> None:
+    """drain_now() returns once every waiting item reached on_batch; shutdown() the rest."""
+    got = Batches()
+    queue: BatchQueue[str] = BatchQueue(
+        got, batch_size=100, delay_ms=60_000, max_size=100, use_seam=use_seam
+    )
+    try:
+        for i in range(7):
+            queue.put(f"e{i}")
+        queue.drain_now()
+        assert got.items == [f"e{i}" for i in range(7)]
+        queue.put("last")
+    finally:
+        queue.shutdown()
+    assert got.items[-1] == "last"
+    queue.drain_now()  # after shutdown: nothing left, nothing raised
+    assert len(got.items) == 8
+
+
+@WAYS
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_batch_queue_in_a_forked_child_starts_empty(use_seam: bool) -> None:
+    """A forked child's copy of the queue is emptied; its own items still get through."""
+    got = Batches()
+    queue: BatchQueue[str] = BatchQueue(
+        got, batch_size=100, delay_ms=60_000, max_size=100, use_seam=use_seam
+    )
+    try:
+        queue.put("parent's")
+        read, write = os.pipe()
+        with warnings.catch_warnings():
+            # Python 3.12+ warns about forking a process that runs threads: this one does.
+            warnings.filterwarnings(
+                "ignore", "This process .* is multi-threaded", DeprecationWarning
+            )
+            pid = os.fork()
+        if pid == 0:  # the child: report what reaches on_batch, then leave at once
+            code = 1
+            try:
+                queue.put("child's")
+                queue.drain_now()
+                os.write(write, ",".join(got.items).encode() or b"-")
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(write)
+        seen = os.read(read, 1000).decode()
+        os.close(read)
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+        assert seen == "child's"
+        queue.drain_now()
+        assert got.items == ["parent's"]
+    finally:
+        queue.shutdown()
 
 
 def test_a_failed_enqueue_gives_back_its_room_and_its_id(
