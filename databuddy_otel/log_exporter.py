@@ -1,7 +1,8 @@
 """``DatabuddyLogExporter``: OpenTelemetry log records in, Databuddy events out.
 
-A log record (an OpenTelemetry *event*) becomes a Databuddy event when it has an
-``event_name`` and the attribute ``databuddy.track=True``; the other attributes
+A log record (an OpenTelemetry *event*) becomes a Databuddy event when it is named
+(its ``event_name``, or its ``event.name`` attribute on releases whose records have
+no ``event_name``) and has the attribute ``databuddy.track=True``; the other attributes
 become properties, and a mapping body contributes properties too (attributes
 win). See :mod:`databuddy_otel.otel_events` for the reserved attributes and the
 baggage fallback. Untagged records are skipped at the cost of one attribute lookup.
@@ -10,6 +11,13 @@ Standalone: ``DatabuddyLogExporter(client_id=..., ...)`` (or no arguments with
 the ``DATABUDDY_*`` environment variables set, as ``OTEL_LOGS_EXPORTER=databuddy``
 builds it) behind a ``BatchLogRecordProcessor``, or ``client=`` to share a
 client's connection pool, counters and deduplication.
+
+**OpenTelemetry releases.** The SDK renamed the log types in 1.39: ``LogData``,
+``LogExporter`` and ``LogExportResult`` became ``ReadableLogRecord`` (a processor
+gets a ``ReadWriteLogRecord``), ``LogRecordExporter`` and ``LogRecordExportResult``.
+The newer names are imported where they exist, the older ones before; both kinds of
+record hold the API ``LogRecord`` as ``log_record``. Processors are called through
+``on_emit`` from 1.35, ``emit`` before: the baggage processor answers to both.
 """
 
 from __future__ import annotations
@@ -19,13 +27,26 @@ from collections.abc import MutableMapping, Sequence
 from typing import TYPE_CHECKING
 
 from opentelemetry import baggage
-from opentelemetry.sdk._logs import LogRecordProcessor, ReadableLogRecord, ReadWriteLogRecord
-from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
+from opentelemetry.sdk._logs import LogRecordProcessor
 from typing_extensions import Unpack
 
 from databuddy_otel import outlet
-from databuddy_otel.otel_events import INHERITED, TRACK, log_event
+from databuddy_otel.otel_events import INHERITED, TRACK, log_event, log_event_name
 from databuddy_otel.thread_roles import sending
+
+try:  # opentelemetry-sdk 1.39 and later
+    from opentelemetry.sdk._logs import ReadableLogRecord, ReadWriteLogRecord
+    from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
+except ImportError:  # before 1.39
+    from opentelemetry.sdk._logs import LogData  # type: ignore[attr-defined,unused-ignore]
+    from opentelemetry.sdk._logs.export import (  # type: ignore[assignment,unused-ignore]
+        LogExporter as LogRecordExporter,
+    )
+    from opentelemetry.sdk._logs.export import (  # type: ignore[assignment,unused-ignore]
+        LogExportResult as LogRecordExportResult,
+    )
+
+    ReadableLogRecord = ReadWriteLogRecord = LogData  # type: ignore[misc,unused-ignore]
 
 if TYPE_CHECKING:
     from databuddy_otel.client import Databuddy
@@ -74,7 +95,7 @@ class DatabuddyLogExporter(outlet.OutletExporter, LogRecordExporter):
         for readable in batch:
             record = readable.log_record
             attributes = record.attributes
-            if record.event_name and attributes and attributes.get(TRACK) is True:
+            if attributes and attributes.get(TRACK) is True:
                 event = log_event(record, trace_ids=self._trace_ids)
                 if event is not None:
                     events.append(event)
@@ -105,9 +126,13 @@ class DatabuddyBaggageLogProcessor(LogRecordProcessor):
         try:
             record = log_record.log_record
             attributes = record.attributes
-            if not record.event_name or not attributes or attributes.get(TRACK) is not True:
+            if not attributes or attributes.get(TRACK) is not True:
                 return
-            entries = baggage.get_all(record.context)
+            if not log_event_name(record):
+                return
+            # Records carry their context from opentelemetry-api 1.35; before, the
+            # current context is the emitter's (processors run in its thread).
+            entries = baggage.get_all(getattr(record, "context", None))
             missing = {
                 key: value
                 for key in INHERITED
@@ -122,6 +147,10 @@ class DatabuddyBaggageLogProcessor(LogRecordProcessor):
                 record.attributes = {**attributes, **missing}
         except Exception:
             logger.exception("Copying Databuddy baggage into a log record failed")
+
+    def emit(self, log_data: ReadWriteLogRecord) -> None:
+        """:meth:`on_emit` under the name opentelemetry-sdk before 1.35 calls."""
+        self.on_emit(log_data)
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         """Nothing is buffered here: ``True`` at once."""

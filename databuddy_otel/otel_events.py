@@ -2,8 +2,15 @@
 
 A span event or a log record is a Databuddy event when its attribute
 ``databuddy.track`` is ``True`` (the boolean; ``"true"`` does not count), and a
-log record only when its ``event_name`` is set too. Everything else is ignored
-at the cost of one dictionary lookup.
+log record only when it is named too. Everything else is ignored at the cost of
+one dictionary lookup.
+
+**Log record names.** A record's name is its ``event_name`` (the Logs API has
+it from opentelemetry-api 1.35), else its attribute ``event.name``: the way the
+Events API (``opentelemetry._events``, 1.27 to 1.43) names the records it
+emits, and the way to name a record on a Logs API older than 1.35, where
+``LogRecord`` takes no ``event_name``. An ``event.name`` used as the name is
+not sent as a property.
 
 =============================  ==========================================
 attribute                      becomes
@@ -17,7 +24,7 @@ attribute                      becomes
 any other attribute            a property of the same name
 =============================  ==========================================
 
-The name is the span event's name (or the record's ``event_name``); the
+The name is the span event's name (or the record's name); the
 timestamp is the span event's time (or the record's ``timestamp``, else its
 ``observed_timestamp``) in milliseconds. The trace and span ids of the span are
 added as the properties ``trace_id`` (32 hex digits) and ``span_id`` (16 hex
@@ -33,7 +40,8 @@ record is live: add :class:`~databuddy_otel.span_exporter.DatabuddyBaggageProces
 to the tracer provider (spans, at start) and
 :class:`~databuddy_otel.log_exporter.DatabuddyBaggageLogProcessor` to the logger
 provider *before* the exporter's processor (log records, at emit). A log record
-exported with its context still attached (``SimpleLogRecordProcessor``) has its
+exported with its context still attached (``SimpleLogRecordProcessor``, with
+opentelemetry-api 1.35 or later, whose records carry their context) has its
 baggage read directly. ``databuddy.event_id`` has no fallback: events sharing an
 id would be deduplicated by the client (``/track`` itself does not deduplicate,
 the legacy endpoint keeps one event per ``eventId`` for 24 hours).
@@ -57,6 +65,7 @@ from opentelemetry.trace import format_span_id, format_trace_id
 __all__ = [
     "ANONYMOUS_ID",
     "EVENT_ID",
+    "EVENT_NAME",
     "FIELDS",
     "INHERITED",
     "NAMESPACE",
@@ -67,6 +76,7 @@ __all__ = [
     "TRACK",
     "is_tracked",
     "log_event",
+    "log_event_name",
     "span_events",
     "to_event",
 ]
@@ -77,6 +87,8 @@ SESSION_ID = "databuddy.session_id"
 EVENT_ID = "databuddy.event_id"
 NAMESPACE = "databuddy.namespace"
 SOURCE = "databuddy.source"
+#: The attribute naming a log record where it has no ``event_name``.
+EVENT_NAME = "event.name"
 
 #: Reserved attribute → the event field it fills.
 FIELDS = {
@@ -168,14 +180,29 @@ def span_events(span: ReadableSpan, *, trace_ids: bool = True) -> list[dict[str,
     return found
 
 
-def log_event(record: LogRecord, *, trace_ids: bool = True) -> dict[str, Any] | None:
-    """The event dict of a tagged log record with an ``event_name``, else ``None``."""
-    name = record.event_name
+def log_event_name(record: LogRecord) -> str | None:
+    """The record's ``event_name``, else its ``event.name`` attribute, else ``None``."""
+    name = getattr(record, "event_name", None)  # no such attribute before opentelemetry-api 1.35
+    if name:
+        return str(name)
     attributes = record.attributes
-    if not name or not attributes or attributes.get(TRACK) is not True:
+    legacy = attributes.get(EVENT_NAME) if attributes else None
+    return legacy if isinstance(legacy, str) and legacy else None
+
+
+def log_event(record: LogRecord, *, trace_ids: bool = True) -> dict[str, Any] | None:
+    """The event dict of a tagged, named log record, else ``None``."""
+    attributes = record.attributes
+    if not attributes or attributes.get(TRACK) is not True:
         return None
+    name = getattr(record, "event_name", None)
+    if not name:
+        name = log_event_name(record)
+        if not name:
+            return None
+        attributes = {k: v for k, v in attributes.items() if k != EVENT_NAME}  # the name
     timestamp = record.timestamp or record.observed_timestamp or time.time_ns()
-    context = record.context
+    context = getattr(record, "context", None)  # no such attribute before opentelemetry-api 1.35
     fallbacks = (baggage.get_all(context),) if context is not None else ()
     return to_event(
         name,

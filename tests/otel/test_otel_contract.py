@@ -9,19 +9,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry import context
-from opentelemetry._logs import LogRecord
-from opentelemetry.sdk._logs import ReadableLogRecord
-from opentelemetry.sdk._logs.export import LogRecordExportResult
-from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.trace import SpanContext, TraceFlags
 
 from databuddy_otel import thread_roles
 from databuddy_otel.devserver import DevServer
-from databuddy_otel.log_exporter import DatabuddyLogExporter
+from databuddy_otel.log_exporter import DatabuddyLogExporter, LogRecordExportResult
 from databuddy_otel.span_exporter import DatabuddySpanExporter
 from databuddy_otel.transport import HttpAnswer
+from tests.otel.records import named_record, readable
 
 try:
     from opentelemetry.instrumentation.utils import is_http_instrumentation_enabled
@@ -66,9 +63,8 @@ def span_with(events: list[tuple[str, dict[str, Any]]], timestamp: int = NOW_NS)
     )
 
 
-def record_with(name: str, attributes: dict[str, Any], body: Any = None) -> ReadableLogRecord:
-    record = LogRecord(event_name=name, attributes=attributes, body=body, timestamp=NOW_NS)
-    return ReadableLogRecord(record, Resource.get_empty())
+def record_with(name: str, attributes: dict[str, Any], body: Any = None) -> Any:
+    return readable(named_record(name, attributes=attributes, body=body, timestamp=NOW_NS))
 
 
 def export_one(exporter: Exporter, attributes: dict[str, Any]) -> object:
