@@ -57,12 +57,18 @@ def sending() -> Iterator[None]:
 #: honours it). Set directly rather than through that package, which would be
 #: imported on a background thread at the first send.
 SUPPRESS_KEY = "suppress_instrumentation"
+#: The key the SDK's own exporting threads set, in opentelemetry-api 1.25 to 1.45:
+#: the only one opentelemetry-instrumentation 0.46b0 checks (0.47b0 on check both).
+_SDK_SUPPRESS_KEY: str | None = getattr(otel_context, "_SUPPRESS_INSTRUMENTATION_KEY", None)
 
 
 @contextlib.contextmanager
 def suppressed() -> Iterator[None]:
     """Suppress instrumentation (our own HTTP request makes no span) for a ``with`` block."""
-    token = otel_context.attach(otel_context.set_value(SUPPRESS_KEY, True))
+    ctx = otel_context.set_value(SUPPRESS_KEY, True)
+    if _SDK_SUPPRESS_KEY is not None:
+        ctx = otel_context.set_value(_SDK_SUPPRESS_KEY, True, ctx)
+    token = otel_context.attach(ctx)
     try:
         yield
     finally:

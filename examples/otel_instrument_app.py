@@ -11,6 +11,11 @@ OpenTelemetry log events reach Databuddy::
 
 ``DATABUDDY_API_URL`` points it elsewhere (``python -m databuddy_otel.devserver``
 runs a local ingest server). The providers flush when the process exits.
+
+It runs on every OpenTelemetry release the package supports (1.25 on): before
+opentelemetry-api 1.35 a ``LogRecord`` has no ``event_name`` and does not take the
+current span's ids by itself, so :func:`named_record` names it with the
+``event.name`` attribute and copies the ids.
 """
 
 from __future__ import annotations
@@ -22,16 +27,25 @@ tracer = trace.get_tracer("shop")
 events = get_logger("shop")
 
 
+def named_record(name: str, attributes: dict[str, object]) -> LogRecord:
+    """A log record named ``name``, in the current span."""
+    try:
+        return LogRecord(event_name=name, attributes=attributes)
+    except TypeError:  # opentelemetry-api before 1.35
+        span = trace.get_current_span().get_span_context()
+        return LogRecord(
+            trace_id=span.trace_id,
+            span_id=span.span_id,
+            trace_flags=span.trace_flags,
+            attributes={**attributes, "event.name": name},
+        )
+
+
 def checkout(plan: str) -> None:
     with tracer.start_as_current_span("checkout") as span:
         span.add_event("purchase", {"databuddy.track": True, "plan": plan})
         span.add_event("cache_miss", {"key": "cart"})  # untagged: trace only
-        events.emit(
-            LogRecord(
-                event_name="receipt_sent",
-                attributes={"databuddy.track": True, "channel": "email"},
-            )
-        )
+        events.emit(named_record("receipt_sent", {"databuddy.track": True, "channel": "email"}))
 
 
 if __name__ == "__main__":

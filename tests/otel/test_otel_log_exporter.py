@@ -55,6 +55,20 @@ def test_untagged_or_unnamed_records_send_nothing(
     assert server.request_count == 0
 
 
+def test_a_record_named_by_its_event_name_attribute_arrives(
+    server: DevServer, make_log_exporter: MakeLogExporter, make_logger_provider: MakeLoggerProvider
+) -> None:
+    """Without event_name, the event.name attribute (the Events API's) names the record."""
+    provider = make_logger_provider(BatchLogRecordProcessor(make_log_exporter()))
+    provider.get_logger("t").emit(
+        LogRecord(attributes={**TAG, "event.name": "legacy", "plan": "pro"}, body={"k": 1})
+    )
+    provider.force_flush()
+    [event] = server.events()
+    assert event["name"] == "legacy"
+    assert event["properties"] == {"plan": "pro", "k": 1}
+
+
 def test_trace_ids_of_the_active_span(
     server: DevServer, make_log_exporter: MakeLogExporter, make_logger_provider: MakeLoggerProvider
 ) -> None:
@@ -62,9 +76,11 @@ def test_trace_ids_of_the_active_span(
     provider = make_logger_provider(BatchLogRecordProcessor(make_log_exporter()))
     tracer = TracerProvider(shutdown_on_exit=False).get_tracer("t")
     with tracer.start_as_current_span("s") as span:
-        provider.get_logger("t").emit(named_record("e", attributes=TAG))
+        ids = span.get_span_context()
+        # Before API 1.35 a LogRecord does not take the current span's ids by itself.
+        own = {} if HAS_CONTEXT else {"trace_id": ids.trace_id, "span_id": ids.span_id}
+        provider.get_logger("t").emit(named_record("e", attributes=TAG, **own))
     provider.force_flush()
-    ids = span.get_span_context()
     props = server.events()[0]["properties"]
     assert props == {"trace_id": f"{ids.trace_id:032x}", "span_id": f"{ids.span_id:016x}"}
 
