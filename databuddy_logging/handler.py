@@ -260,7 +260,7 @@ class DatabuddyHandler(logging.Handler):
             if self._own_build_event:  # the hot path: no keyword arguments to build and parse
                 name, extra, timestamp = self._parts(record, tags)
                 data = _fields.event_data(name, tags, extra, timestamp)
-                response = self._client._track_data(data)
+                response = self._client.ingest(data)
             else:
                 kwargs = self.build_event(record, tags)
                 if kwargs is None:

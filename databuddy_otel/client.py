@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from databuddy_otel import config, exit_hooks, sdk_log
 from databuddy_otel.enrichment import Enricher, MiddlewareFailed, check_middleware
@@ -41,9 +41,6 @@ from databuddy_otel.models import (
 from databuddy_otel.settlement import CLOSED_WARNING
 from databuddy_otel.thread_roles import in_event_loop
 from databuddy_otel.transport import Transport, Verify
-
-if TYPE_CHECKING:
-    from databuddy_otel.outlet import Outlet
 
 # EventResponse((...)) without the NamedTuple's Python-level __new__: a hot-path saving.
 _response = tuple.__new__
@@ -202,16 +199,32 @@ class Databuddy:
             self._log.exception("Databuddy track() failed")
             return EventResponse(False, None, f"internal error: {type(exc).__name__}")
 
-    def _track_data(self, data: dict[str, Any]) -> EventResponse:
-        """:meth:`track` for an event dict with the wire's field names, which the caller
-        gives up (the logging front doors build one per record); never raises."""
+    def ingest(self, data: dict[str, Any], *, wait: bool = True) -> EventResponse:
+        """The front doors' port: :meth:`track` for an event dict the caller gives up.
+
+        For the adapters that turn other data into events (the logging handler,
+        the structlog processor, the OpenTelemetry exporters). ``data`` has the
+        wire's field names (``name``, ``properties``, ``anonymousId``, ...) and is
+        filled in place. It takes the same road as a :meth:`track` call: ids,
+        defaults, bound ids, global properties, the middleware (once), the checks,
+        deduplication, the counters, ``on_undelivered`` and this client's logger.
+
+        With ``wait=False`` the event is only queued, even without batching, and a
+        full memory queue refuses it at once (counted as ``queue_full`` and reported)
+        instead of waiting for room: the caller never waits on the network. Never raises.
+        """
         try:
-            return self._track(data)
+            return self._track(data, wait)
         except Exception as exc:
             self._log.exception("Databuddy track() failed")
             return EventResponse(False, None, f"internal error: {type(exc).__name__}")
 
-    def _track(self, data: dict[str, Any]) -> EventResponse:
+    @property
+    def logger(self) -> sdk_log.Log:
+        """Where this client logs (``logger=``, else the ``databuddy`` logger)."""
+        return self._log
+
+    def _track(self, data: dict[str, Any], wait: bool = True) -> EventResponse:
         if self._closed:
             return self._refuse_closed(data)
         prepared = self._prepare(data)
@@ -223,9 +236,9 @@ class Databuddy:
             return _response(EventResponse, (True, event_id, None))
         if caller_id and self._dedup and not self._ledger.claim(event_id):
             return _response(EventResponse, (True, event_id, None))
-        if self._batching or in_event_loop():
+        if self._batching or not wait or in_event_loop():
             # An event loop's thread never waits for the network: queued, sent at once.
-            failure = queue.offer(body, name, event_id, caller_id)
+            failure = queue.offer(body, name, event_id, caller_id, wait=wait)
             if failure is None:
                 return _response(EventResponse, (True, event_id, None))
             if caller_id and self._dedup:
@@ -425,21 +438,6 @@ class Databuddy:
         """Counters: queued, spooled, delivered, and undelivered by reason."""
         queue = self._queue
         return self._ledger.snapshot() if queue is None else queue.stats()
-
-    def _outlet(self) -> Outlet:
-        """What an exporter built with ``client=`` sends through (see outlet.py)."""
-        from databuddy_otel.outlet import Outlet
-
-        queue = self._queue
-        if queue is None:
-            return Outlet.standalone(self.settings)
-        return Outlet(
-            queue.share_delivery(),
-            self._ledger,
-            legacy=self._legacy,
-            defaults=self.settings.event_defaults,
-            dedup=self._dedup,
-        )
 
     def __repr__(self) -> str:
         s = self.settings

@@ -143,10 +143,12 @@ class EventQueue:
         )
 
     # -- offering ------------------------------------------------------------
-    def offer(self, body: str, name: str, event_id: str, caller_id: bool) -> Failure | None:
+    def offer(
+        self, body: str, name: str, event_id: str, caller_id: bool, *, wait: bool = True
+    ) -> Failure | None:
         """Queue one serialized event: ``None`` when accepted, else why it was refused.
 
-        A refusal is already counted and reported.
+        A refusal is already counted and reported. ``wait=False``: never wait for room.
         """
         room = self._room
         ref = None
@@ -164,7 +166,7 @@ class EventQueue:
                 except Exception as exc:
                     return self._not_queued(exc, item)
                 return None
-        return self._offer_when_full(body, name, event_id, caller_id, ref)
+        return self._offer_when_full(body, name, event_id, caller_id, ref, wait)
 
     def offer_spooled(
         self, body: str, name: str, event_id: str, caller_id: bool, ref: SpoolRef
@@ -203,7 +205,13 @@ class EventQueue:
         return self._settlement.refuse(Failure(EXPORT_ERROR, message), event_id, name)
 
     def _offer_when_full(
-        self, body: str, name: str, event_id: str, caller_id: bool, ref: SpoolRef | None
+        self,
+        body: str,
+        name: str,
+        event_id: str,
+        caller_id: bool,
+        ref: SpoolRef | None,
+        wait: bool,
     ) -> Failure | None:
         room, spool = self._room, self._spool
         closed = Failure(SHUTDOWN, CLOSED_MESSAGE)
@@ -215,7 +223,7 @@ class EventQueue:
             spool.defer([ref])  # waits on disk until there is room
             return None
         down = self._reachability.down
-        if self._block and may_wait() and not down():
+        if wait and self._block and may_wait() and not down():
             with room.lock:
                 if room.wait_for_room(time.monotonic() + self._wait_limit, down):
                     epoch = room.admit()

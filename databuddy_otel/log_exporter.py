@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import MutableMapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import baggage
 from opentelemetry.sdk._logs import LogRecordProcessor
@@ -32,7 +32,6 @@ from typing_extensions import Unpack
 
 from databuddy_otel import outlet
 from databuddy_otel.otel_events import INHERITED, TRACK, log_event, log_event_name
-from databuddy_otel.thread_roles import sending
 
 try:  # opentelemetry-sdk 1.39 and later
     from opentelemetry.sdk._logs import ReadableLogRecord, ReadWriteLogRecord
@@ -57,40 +56,35 @@ logger = logging.getLogger("databuddy")
 class DatabuddyLogExporter(outlet.OutletExporter, LogRecordExporter):
     """Export tagged log records as Databuddy events; ``export()`` never raises.
 
-    The keyword arguments are those of
-    :class:`~databuddy_otel.span_exporter.DatabuddySpanExporter`.
+    The arguments are those of
+    :class:`~databuddy_otel.span_exporter.DatabuddySpanExporter`:
+    ``DatabuddyLogExporter(client)``, or connection settings.
     """
+
+    _kind = "log record"
 
     def __init__(
         self,
-        *,
         client: Databuddy | None = None,
+        *,
         include_trace_ids: bool = True,
         **options: Unpack[outlet.ConnectionOptions],
     ) -> None:
-        self._outlet = outlet.build(client, options, "DatabuddyLogExporter")
-        self._trace_ids = include_trace_ids
-        self._shut_down = False
+        super().__init__(client, include_trace_ids=include_trace_ids, **options)
+        self._warned_unnamed = False
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
-        """Send the tagged records of ``batch``; never raises.
+        """Hand on the tagged records of ``batch``; never raises.
 
-        ``SUCCESS`` when every event was accepted (or there was none), ``FAILURE``
+        ``SUCCESS`` when every event was taken (or there was none), ``FAILURE``
         when some were not (they are counted in :meth:`stats` and reported to
         ``on_undelivered``) or the exporter is shut down.
         """
-        if self._shut_down:
-            return LogRecordExportResult.FAILURE
-        try:
-            with sending():
-                return self._export(batch)
-        except Exception:
-            logger.exception("Exporting %d Databuddy log record(s) failed", len(batch))
-            return LogRecordExportResult.FAILURE
-
-    def _export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
-        if self._outlet.disabled:
+        if self._export(batch):
             return LogRecordExportResult.SUCCESS
+        return LogRecordExportResult.FAILURE
+
+    def _events(self, batch: Sequence[ReadableLogRecord]) -> list[dict[str, Any]]:
         events = []
         for readable in batch:
             record = readable.log_record
@@ -99,12 +93,18 @@ class DatabuddyLogExporter(outlet.OutletExporter, LogRecordExporter):
                 event = log_event(record, trace_ids=self._trace_ids)
                 if event is not None:
                     events.append(event)
-        if not events:
-            return LogRecordExportResult.SUCCESS
-        prepared = self._outlet.prepare(events)
-        if prepared and not self._outlet.send(prepared):
-            return LogRecordExportResult.FAILURE
-        return LogRecordExportResult.SUCCESS
+                elif not self._warned_unnamed:
+                    self._warned_unnamed = True
+                    self._outlet.log.warning(UNNAMED_WARNING)
+        return events
+
+
+#: Said once per exporter, for the first tagged record it cannot name.
+UNNAMED_WARNING = (
+    "Databuddy: a log record tagged databuddy.track=True has no event name and is not sent;"
+    " name it: LogRecord(event_name=...) with the Logs API, or extra={'event.name': ...}"
+    " on a standard logging call (OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED)"
+)
 
 
 class DatabuddyBaggageLogProcessor(LogRecordProcessor):

@@ -1,21 +1,29 @@
-"""The exporters' way out: check, serialize, send and settle the events they found.
+"""The exporters' way out, and what the span and log exporters share.
 
-An exporter maps OpenTelemetry data to event dicts (:mod:`databuddy_otel.otel_events`);
-its :class:`Outlet` checks and serializes them for the wire, sends them through a
-:class:`~databuddy_otel.delivery.Delivery` (retries within the deadline) and
-settles them in a :class:`~databuddy_otel.ledger.Ledger`: its own for a standalone
-exporter; for one built with ``client=``, the client's ledger and a share of the
-client's connection pool and outage state, which stays usable whichever of the
-client and the OpenTelemetry provider shuts down first. These events never sit in
-the client's queue: the exporter's own batch processor batches them.
+An exporter maps OpenTelemetry data to event dicts (:mod:`databuddy_otel.otel_events`)
+and hands them to one of two outlets:
+
+* :class:`ClientOutlet`, for an exporter built with a client: each event goes
+  through the client's port, :meth:`Databuddy.ingest(event, wait=False)
+  <databuddy_otel.Databuddy.ingest>`, so it gets exactly what a ``track()`` gets
+  (middleware, global properties, bound ids, defaults, deduplication, counters,
+  ``on_undelivered``, the client's logger) and then the client's queue, senders
+  and spool. ``export()`` only queues: it never waits on the network, whatever
+  the server does, so the OpenTelemetry processor's ``force_flush`` and
+  ``shutdown`` are never held up by an outage.
+* :class:`DirectOutlet`, for a standalone exporter: no queue of ours; each
+  ``export()`` checks, serializes and sends its events, retried within one
+  total bound (``min(timeout, retry_deadline)``, as the OTLP exporters bound an
+  export by their timeout), and what is not delivered by then is counted and
+  reported in one warning per export.
 """
 
 from __future__ import annotations
 
-import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 from typing_extensions import TypedDict
 
@@ -24,68 +32,75 @@ from databuddy_otel.delivery import Delivery, Failure, Reachability, RetryPolicy
 from databuddy_otel.event import InvalidEvent, Prepared, serialize
 from databuddy_otel.ids import uuid4_text
 from databuddy_otel.ledger import Ledger
-from databuddy_otel.models import EXPORT_ERROR, INVALID, Stats, Undelivered
+from databuddy_otel.models import EXPORT_ERROR, INVALID, REJECTED, Stats, Undelivered
 from databuddy_otel.protocol import Wire
-from databuddy_otel.settlement import warn_retries_exhausted
+from databuddy_otel.thread_roles import sending
 from databuddy_otel.transport import RequestsTransport, SharedTransport, Transport, Verify
 
 if TYPE_CHECKING:
     from databuddy_otel.client import Databuddy
 
-logger = logging.getLogger("databuddy")
+
+class ClientOutlet:
+    """Events handed to a client's queue through its port; the client owns them then."""
+
+    disabled = False  # a disabled client checks and drops events itself
+
+    def __init__(self, client: Databuddy) -> None:
+        self.client = client
+        self.log = client.logger
+
+    def accept(self, events: Iterable[dict[str, Any]]) -> bool:
+        """Queue ``events``; ``True`` when the client took every one (never waits)."""
+        accepted = True
+        for event in events:
+            if not self.client.ingest(event, wait=False).success:
+                accepted = False  # counted and reported by the client
+        return accepted
+
+    def flush(self, timeout: float) -> bool:
+        return self.client.flush(timeout).success
+
+    def close(self) -> None:
+        """Nothing: the client is the application's, and flushes at exit."""
+
+    def stats(self) -> Stats:
+        return self.client.stats()
 
 
-class Outlet:
-    """Serialize, send and settle the events one exporter found."""
+class DirectOutlet:
+    """Serialize, send and settle the events of one export, within one total bound."""
 
-    def __init__(
-        self,
-        delivery: Delivery,
-        ledger: Ledger,
-        *,
-        legacy: bool,
-        defaults: dict[str, str] | None = None,
-        dedup: bool = True,
-        disabled: bool = False,
-    ) -> None:
-        self.delivery = delivery
-        self.ledger = ledger
-        self.legacy = legacy
-        self.defaults = defaults or {}
-        self.dedup = dedup
-        self.disabled = disabled
-
-    @classmethod
-    def standalone(cls, settings: config.Settings) -> Outlet:
-        """A delivery and a ledger of its own, built like the client's."""
-        log = sdk_log.resolve(None, settings.debug)
-        ledger = Ledger(
-            log=log,
+    def __init__(self, settings: config.Settings) -> None:
+        self.log = sdk_log.resolve(None, settings.debug)
+        self.ledger = Ledger(
+            log=self.log,
             dedup_size=settings.max_deduplication_cache_size,
             on_undelivered=settings.on_undelivered,
         )
         transport = settings.transport or RequestsTransport(verify=settings.verify)
-        delivery = Delivery(
+        self.delivery = Delivery(
             Wire(settings.api_url, settings.legacy, settings.client_id, settings.api_key),
             SharedTransport(transport),
-            log=log,
+            log=self.log,
             timeout=settings.timeout,
             policy=RetryPolicy(deadline=settings.retry_deadline),
-            reachability=Reachability(log),
+            reachability=Reachability(self.log),
         )
-        return cls(
-            delivery,
-            ledger,
-            legacy=settings.legacy,
-            defaults=settings.event_defaults,
-            dedup=settings.enable_deduplication,
-            disabled=settings.disabled,
-        )
+        self.bound = min(settings.timeout, settings.retry_deadline)
+        self.legacy = settings.legacy
+        self.defaults = settings.event_defaults
+        self.dedup = settings.enable_deduplication
+        self.disabled = settings.disabled
 
-    @classmethod
-    def of_client(cls, client: Databuddy) -> Outlet:
-        """The client's ledger and a share of its transport; the client keeps owning them."""
-        return client._outlet()
+    def accept(self, events: Iterable[dict[str, Any]]) -> bool:
+        """Send ``events`` now; ``True`` when the server accepted every one."""
+        prepared = self.prepare(events)
+        if not prepared:
+            return True
+        errors = self.deliver([p.body for p in prepared])
+        self.settle(prepared, errors)
+        return not any(errors)
 
     def prepare(self, events: Iterable[dict[str, Any]]) -> list[Prepared]:
         """Fill ids and defaults, check and serialize; invalid and duplicate events are counted."""
@@ -102,10 +117,11 @@ class Outlet:
                 body = serialize(event, legacy=self.legacy)
             except InvalidEvent as exc:
                 event_id = event.get("eventId")
+                name = event.get("name")
                 invalid.append(
                     Undelivered(
                         event_id if isinstance(event_id, str) else None,
-                        event.get("name"),
+                        name if isinstance(name, str) else None,
                         INVALID,
                         str(exc),
                     )
@@ -116,7 +132,7 @@ class Outlet:
                 continue
             prepared.append(Prepared(body, event["name"], event_id, caller_id))
         if invalid:
-            logger.warning(
+            self.log.warning(
                 "Databuddy dropped %d invalid event(s) from OpenTelemetry data; first: %s",
                 len(invalid),
                 invalid[0].error,
@@ -125,39 +141,50 @@ class Outlet:
         return prepared
 
     def deliver(self, bodies: Sequence[str]) -> list[Optional[Failure]]:
-        """Send ``bodies`` within one retry deadline; one result per event, never raises."""
+        """Send ``bodies`` within this export's bound; one result per event, never raises."""
         try:
-            deadline = time.monotonic() + self.delivery.policy.deadline
-            return self.delivery.send(bodies, deadline=deadline)
+            return self.delivery.send(bodies, deadline=time.monotonic() + self.bound)
         except Exception as exc:
-            logger.exception("Exporting %d Databuddy event(s) failed", len(bodies))
+            self.log.exception("Exporting %d Databuddy event(s) failed", len(bodies))
             return [Failure(EXPORT_ERROR, f"export failed: {type(exc).__name__}")] * len(bodies)
 
     def settle(self, prepared: Sequence[Prepared], errors: Sequence[Optional[Failure]]) -> None:
-        """Record the outcome; these events never took room in a client's queue."""
+        """Count the outcome; one warning for what this export could not deliver."""
         try:
-            meta = [(p.event_id, p.name, p.caller_id) for p in prepared]
-            self.ledger.settle(meta, errors)
-            warn_retries_exhausted(logger, errors)
+            self.ledger.settle([(p.event_id, p.name, p.caller_id) for p in prepared], errors)
         except Exception:
-            logger.exception("Recording the outcome of %d Databuddy event(s) failed", len(prepared))
+            self.log.exception(
+                "Recording the outcome of %d Databuddy event(s) failed", len(prepared)
+            )
+        # The server's refusals were logged by the delivery already.
+        lost = [e for e in errors if e is not None and e.reason != REJECTED]
+        if lost:
+            reasons = Counter(e.reason for e in lost)
+            self.log.warning(
+                "Databuddy exporter could not deliver %d event(s) within %gs (%s): %s; a"
+                " standalone exporter keeps nothing, build it with client= to queue and spool them",
+                len(lost),
+                self.bound,
+                ", ".join(f"{reason}: {n}" for reason, n in sorted(reasons.items())),
+                lost[0].message,
+            )
 
-    def send(self, prepared: Sequence[Prepared]) -> bool:
-        """Deliver and settle ``prepared``; ``True`` when the server accepted every one."""
-        errors = self.deliver([p.body for p in prepared])
-        self.settle(prepared, errors)
-        return not any(errors)
+    def flush(self, timeout: float) -> bool:
+        return True  # nothing is buffered here: each export() sent its events
+
+    def close(self) -> None:
+        """Stop retries in progress and close the transport."""
+        self.delivery.stop()
+        try:
+            self.delivery.transport.close()
+        except Exception as exc:
+            self.log.debug("Closing the transport failed: %s", exc)
 
     def stats(self) -> Stats:
         return self.ledger.snapshot()
 
-    def close(self) -> None:
-        """Stop retries and give back this outlet's share of the transport."""
-        self.delivery.stop()
-        try:
-            self.delivery.transport.close()
-        except Exception:
-            logger.debug("Closing the transport failed", exc_info=True)
+
+Outlet = Union[ClientOutlet, DirectOutlet]
 
 
 class ConnectionOptions(TypedDict, total=False):
@@ -181,43 +208,86 @@ class ConnectionOptions(TypedDict, total=False):
     transport: Optional[Transport]
 
 
-class OutletExporter:
-    """What both exporters do the same way once they have an :class:`Outlet`."""
-
-    _outlet: Outlet
-    _shut_down: bool
-
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        """``True`` at once: each ``export()`` has sent its events before it returned."""
-        # Nothing is buffered here: each export() sends before it returns.
-        return True
-
-    def shutdown(self) -> None:
-        """Stop: interrupt retries in progress and close the transport (not a client's)."""
-        if self._shut_down:
-            return
-        self._shut_down = True
-        self._outlet.close()
-
-    def stats(self) -> Stats:
-        """Counters of the events this exporter sent (the client's, with ``client=``)."""
-        return self._outlet.stats()
-
-
 def build(client: Databuddy | None, options: Mapping[str, Any], owner: str) -> Outlet:
-    """An outlet for an exporter's constructor: ``client=`` or settings, not both."""
+    """An outlet for an exporter's constructor: a client or settings, not both."""
     unknown = sorted(set(options) - set(ConnectionOptions.__annotations__))
     if unknown:
         raise TypeError(
-            f"{owner} got unexpected option(s) {', '.join(unknown)}; it takes client=, "
+            f"{owner} got unexpected option(s) {', '.join(unknown)}; it takes a client, "
             f"include_trace_ids= or {', '.join(ConnectionOptions.__annotations__)}"
         )
     given = {key: value for key, value in options.items() if value is not None}
     if client is not None:
         if given:
             raise ValueError(
-                f"pass client=... or connection settings ({', '.join(sorted(given))}), not both: "
-                "an exporter built with client= uses that client's settings"
+                f"pass a client or connection settings ({', '.join(sorted(given))}), not both: "
+                "an exporter built with a client uses that client's settings"
             )
-        return Outlet.of_client(client)
-    return Outlet.standalone(config.resolve(**given))
+        return ClientOutlet(client)
+    return DirectOutlet(config.resolve(**given))
+
+
+class OutletExporter:
+    """The span and log exporters' common part; each adds how it finds events in a batch.
+
+    ``export()`` never raises: a failure is logged (to the client's logger with a
+    client) and the batch reported as failed.
+    """
+
+    _kind = "item"
+
+    def __init__(
+        self,
+        client: Databuddy | None = None,
+        *,
+        include_trace_ids: bool = True,
+        **options: Any,
+    ) -> None:
+        self._outlet: Outlet = build(client, options, type(self).__name__)
+        self._trace_ids = include_trace_ids
+        self._shut_down = False
+
+    def _events(self, batch: Sequence[Any]) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def _export(self, batch: Sequence[Any]) -> bool:
+        """Hand the events of ``batch`` on; ``True`` when every one was taken."""
+        if self._shut_down:
+            return False
+        outlet = self._outlet
+        try:
+            with sending():
+                if outlet.disabled:
+                    return True
+                events = self._events(batch)
+                return not events or outlet.accept(events)
+        except Exception:
+            outlet.log.exception(
+                "Exporting Databuddy events from %d %s(s) failed", len(batch), self._kind
+            )
+            return False
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        """With a client, flush it within ``timeout_millis``; standalone, ``True`` at once
+        (each ``export()`` has sent its events before it returned)."""
+        try:
+            return self._outlet.flush(max(0, timeout_millis) / 1000)
+        except Exception:
+            self._outlet.log.exception("Flushing Databuddy events failed")
+            return False
+
+    def shutdown(self, timeout_millis: int = 30_000) -> None:
+        """Stop taking batches. Standalone: interrupt retries and close the transport.
+        With a client: nothing more (the client's queue keeps what it holds, and the
+        client flushes at exit or on its own ``shutdown()``)."""
+        if self._shut_down:
+            return
+        self._shut_down = True
+        try:
+            self._outlet.close()
+        except Exception:
+            self._outlet.log.exception("Shutting the Databuddy exporter down failed")
+
+    def stats(self) -> Stats:
+        """Counters of the events this exporter sent (the client's, with a client)."""
+        return self._outlet.stats()

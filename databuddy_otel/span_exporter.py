@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import baggage
 from opentelemetry.context import Context
@@ -36,7 +36,6 @@ from typing_extensions import Unpack
 
 from databuddy_otel import outlet
 from databuddy_otel.otel_events import INHERITED, span_events
-from databuddy_otel.thread_roles import sending
 
 if TYPE_CHECKING:
     from databuddy_otel.client import Databuddy
@@ -49,54 +48,43 @@ logger = logging.getLogger("databuddy")
 class DatabuddySpanExporter(outlet.OutletExporter, SpanExporter):
     """Send the tagged events of exported spans to Databuddy; ``export()`` never raises.
 
-    Build it from the client's connection settings (each falls back to its
-    ``DATABUDDY_*`` environment variable, so ``DatabuddySpanExporter()`` works
-    when they are set), or with ``client=`` to share a :class:`Databuddy`
-    client's connection pool, counters and deduplication (the exporter holds a
-    share of the client's transport, so the client and the tracer provider may
-    shut down in either order). Batching is the span processor's job
-    (``OTEL_BSP_*``); each ``export()`` sends its events in request-sized
-    chunks, retried within one ``retry_deadline``.
+    ``DatabuddySpanExporter(client)`` hands the events to a :class:`Databuddy`
+    client through its port (:meth:`Databuddy.ingest`): they get the client's
+    middleware, global properties, bound ids, deduplication and counters, and
+    its queue delivers them (and its spool keeps them), so ``export()`` never
+    waits on the network. Without a client, it takes the client's connection
+    settings (each falls back to its ``DATABUDDY_*`` environment variable, so
+    ``DatabuddySpanExporter()`` works when they are set) and each ``export()``
+    sends its events itself, within ``min(timeout, retry_deadline)`` seconds.
+    Batching is the span processor's job (``OTEL_BSP_*``).
     """
+
+    _kind = "span"
 
     def __init__(
         self,
-        *,
         client: Databuddy | None = None,
+        *,
         include_trace_ids: bool = True,
         **options: Unpack[outlet.ConnectionOptions],
     ) -> None:
-        self._outlet = outlet.build(client, options, "DatabuddySpanExporter")
-        self._trace_ids = include_trace_ids
-        self._shut_down = False
+        super().__init__(client, include_trace_ids=include_trace_ids, **options)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        """Send the tagged events of ``spans``; never raises.
+        """Hand on the tagged events of ``spans``; never raises.
 
-        ``SUCCESS`` when every event was accepted (or there was none), ``FAILURE``
+        ``SUCCESS`` when every event was taken (or there was none), ``FAILURE``
         when some were not (they are counted in :meth:`stats` and reported to
         ``on_undelivered``) or the exporter is shut down.
         """
-        if self._shut_down:
-            return SpanExportResult.FAILURE
-        try:
-            with sending():
-                return self._export(spans)
-        except Exception:
-            logger.exception("Exporting Databuddy events from %d span(s) failed", len(spans))
-            return SpanExportResult.FAILURE
+        return SpanExportResult.SUCCESS if self._export(spans) else SpanExportResult.FAILURE
 
-    def _export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        events = []
-        for span in spans:
+    def _events(self, batch: Sequence[ReadableSpan]) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        for span in batch:
             if span.events:
                 events.extend(span_events(span, trace_ids=self._trace_ids))
-        if not events or self._outlet.disabled:
-            return SpanExportResult.SUCCESS
-        prepared = self._outlet.prepare(events)
-        if prepared and not self._outlet.send(prepared):
-            return SpanExportResult.FAILURE
-        return SpanExportResult.SUCCESS
+        return events
 
 
 class DatabuddyBaggageProcessor(SpanProcessor):
