@@ -85,9 +85,11 @@ class Databuddy:
             delivered or is on its way.
         max_deduplication_cache_size: Delivered ids remembered for that.
         middleware: Callables ``fn(event) -> event | None`` run on every event.
-        timeout: Seconds for one HTTP request.
+        timeout: Seconds for one HTTP request. Environment: ``DATABUDDY_TIMEOUT``;
+            default 10.
         retry_deadline: Seconds a group of events may be retried; also the default
-            timeout of :meth:`flush`.
+            timeout of :meth:`flush`. Environment: ``DATABUDDY_RETRY_DEADLINE``;
+            default 30.
         disabled: Check events but send nothing. Environment: ``DATABUDDY_DISABLED``.
         on_queue_full: ``"block"`` (wait for room while the server answers, at most
             ``timeout`` + 1 s) or ``"drop"`` (refuse at once).
@@ -133,8 +135,8 @@ class Databuddy:
         enable_deduplication: bool = True,
         max_deduplication_cache_size: int = 10_000,
         middleware: Iterable[config.Middleware] | None = None,
-        timeout: float = 10.0,
-        retry_deadline: float = 30.0,
+        timeout: float | None = None,
+        retry_deadline: float | None = None,
         disabled: bool = False,
         on_queue_full: str = "block",
         on_undelivered: Callable[[list[Undelivered]], None] | None = None,

@@ -30,6 +30,10 @@ SPOOL_FSYNC_POLICIES = ("interval", "always", "never")
 DEFAULT_MAX_CONCURRENT_REQUESTS = 8
 #: Default bound of one process's spool files.
 DEFAULT_SPOOL_MAX_BYTES = 64 * 1024 * 1024
+#: Seconds for one request (``DATABUDDY_TIMEOUT``) and for a group's retries
+#: (``DATABUDDY_RETRY_DEADLINE``) when neither argument nor variable says otherwise.
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_RETRY_DEADLINE = 30.0
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -49,6 +53,20 @@ def env_flag(name: str, environ: Mapping[str, str] = os.environ) -> bool:
     raise ValueError(
         f"{name}={environ[name]!r} is not a boolean: use 1/0, true/false, yes/no or on/off"
     )
+
+
+def env_seconds(name: str, default: float, environ: Mapping[str, str] = os.environ) -> float:
+    """A positive number of seconds from the environment; ``default`` when unset or blank."""
+    text = environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        raise ValueError(f"{name}={environ[name]!r} is not a positive number of seconds")
+    return value
 
 
 @dataclass(frozen=True)
@@ -114,8 +132,8 @@ def resolve(
     max_concurrent_requests: int = DEFAULT_MAX_CONCURRENT_REQUESTS,
     enable_deduplication: bool = True,
     max_deduplication_cache_size: int = 10_000,
-    timeout: float = 10.0,
-    retry_deadline: float = 30.0,
+    timeout: float | None = None,
+    retry_deadline: float | None = None,
     disabled: bool = False,
     on_queue_full: str = "block",
     shutdown_timeout: float = 5.0,
@@ -137,6 +155,10 @@ def resolve(
     disabled = bool(disabled) or env_flag("DATABUDDY_DISABLED", environ)
     if spool_dir is None:
         spool_dir = environ.get("DATABUDDY_SPOOL_DIR", "").strip() or None
+    if timeout is None:
+        timeout = env_seconds("DATABUDDY_TIMEOUT", DEFAULT_TIMEOUT, environ)
+    if retry_deadline is None:
+        retry_deadline = env_seconds("DATABUDDY_RETRY_DEADLINE", DEFAULT_RETRY_DEADLINE, environ)
     if not (client_id or api_key or disabled):
         _warn_disabled(log)
         disabled = True

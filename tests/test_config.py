@@ -8,6 +8,7 @@ import pytest
 
 from databuddy_otel import Databuddy
 from databuddy_otel.devserver import DevServer
+from databuddy_otel.span_exporter import DatabuddySpanExporter
 
 
 def test_missing_credentials_disable_the_client_with_one_warning(
@@ -200,3 +201,26 @@ def test_a_shut_down_client_can_be_garbage_collected(server: DevServer) -> None:
     del client
     gc.collect()
     assert [r() for r in refs] == [None, None, None]
+
+
+def test_timeout_and_retry_deadline_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DATABUDDY_TIMEOUT and DATABUDDY_RETRY_DEADLINE fill in what the arguments leave out."""
+    monkeypatch.setenv("DATABUDDY_TIMEOUT", "2.5")
+    monkeypatch.setenv("DATABUDDY_RETRY_DEADLINE", "7")
+    with Databuddy(client_id="x", api_url="http://127.0.0.1:1") as client:
+        assert (client.settings.timeout, client.settings.retry_deadline) == (2.5, 7.0)
+    with Databuddy(client_id="x", api_url="http://127.0.0.1:1", timeout=1, retry_deadline=3) as c:
+        assert (c.settings.timeout, c.settings.retry_deadline) == (1.0, 3.0)
+    exporter = DatabuddySpanExporter(client_id="x", api_url="http://127.0.0.1:1")
+    assert exporter._outlet.bound == 2.5  # type: ignore[union-attr]
+    exporter.shutdown()
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-1", "nan", "inf"])
+def test_a_bad_seconds_variable_is_an_error_naming_it(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """A timeout variable that is not a positive number of seconds raises, naming the variable."""
+    monkeypatch.setenv("DATABUDDY_RETRY_DEADLINE", value)
+    with pytest.raises(ValueError, match="DATABUDDY_RETRY_DEADLINE"):
+        Databuddy(client_id="x")
