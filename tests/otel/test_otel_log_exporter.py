@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from opentelemetry import baggage, context
 from opentelemetry._logs import LogRecord
@@ -168,3 +170,20 @@ def test_client_reuse_queues_in_the_client(
     assert client.stats().delivered == 4
     assert {e["source"] for e in server.events(name="otel")} == {"worker"}
     assert len(server.events()) == 4
+
+
+def test_a_tagged_record_without_a_name_is_warned_about_once(
+    server: DevServer,
+    make_log_exporter: MakeLogExporter,
+    make_logger_provider: MakeLoggerProvider,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A tagged record nobody named sends nothing and says once how to name it."""
+    provider = make_logger_provider(BatchLogRecordProcessor(make_log_exporter()))
+    with caplog.at_level(logging.WARNING, logger="databuddy"):
+        for _ in range(3):
+            provider.get_logger("t").emit(LogRecord(attributes={**TAG, "plan": "pro"}, body="hi"))
+        provider.force_flush()
+    warnings = [r.getMessage() for r in caplog.records if "no event name" in r.getMessage()]
+    assert len(warnings) == 1 and "event.name" in warnings[0]
+    assert server.request_count == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import inspect
 import os
 import shutil
 import subprocess
@@ -28,6 +29,14 @@ def databuddy_entry_points(group: str) -> list[Any]:
     if hasattr(found, "select"):
         return list(found.select(group=group, name="databuddy"))
     return [e for e in found.get(group, []) if e.name == "databuddy"]  # Python 3.9
+
+
+def logs_need_the_logging_instrumentation() -> bool:
+    """Before opentelemetry-sdk 1.34 the zero-code setup builds no logs pipeline at all
+    unless OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED is true."""
+    from opentelemetry.sdk import _configuration
+
+    return "setup_logging_handler" not in inspect.signature(_configuration._init_logging).parameters
 
 
 needs_entry_points = pytest.mark.skipif(
@@ -61,6 +70,8 @@ def test_opentelemetry_instrument_delivers_tagged_events(server: DevServer) -> N
         OTEL_LOGS_EXPORTER="databuddy",
         OTEL_METRICS_EXPORTER="none",
     )
+    if logs_need_the_logging_instrumentation():
+        env["OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED"] = "true"
     app = EXAMPLES / "otel_instrument_app.py"
     done = subprocess.run(
         [instrument, sys.executable, str(app)], env=env, capture_output=True, text=True, timeout=60
@@ -85,3 +96,29 @@ def test_example_runs_and_prints_the_event() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("purchase: anonymousId=anon_")
     assert "cache_miss" not in done.stdout
+
+
+@needs_entry_points
+def test_opentelemetry_instrument_sends_tagged_stdlib_records(server: DevServer) -> None:
+    """With the logging auto-instrumentation, a tagged and named logging call arrives."""
+    instrument = shutil.which("opentelemetry-instrument", path=str(Path(sys.executable).parent))
+    assert instrument, "opentelemetry-instrument not found: pip install opentelemetry-distro"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABUDDY_", "OTEL_"))}
+    env.update(
+        DATABUDDY_CLIENT_ID="zero-code-site",
+        DATABUDDY_API_URL=server.url,
+        DATABUDDY_TIMEOUT="3",
+        OTEL_LOGS_EXPORTER="databuddy",
+        OTEL_TRACES_EXPORTER="none",
+        OTEL_METRICS_EXPORTER="none",
+        OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED="true",
+    )
+    app = EXAMPLES / "otel_logging_app.py"
+    done = subprocess.run(
+        [instrument, sys.executable, str(app)], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    [event] = server.events()
+    assert event["name"] == "signup", done.stderr
+    assert event["properties"]["plan"] == "pro"
+    assert "event.name" not in event["properties"]
