@@ -51,7 +51,8 @@ def test_otel_events_take_the_clients_middleware_and_global_properties(
 
     client = make_client(middleware=[scrub])
     client.set_global_properties({"app": "shop"})
-    tracer = make_tracer_provider(SimpleSpanProcessor(DatabuddySpanExporter(client))).get_tracer("t")
+    spans = make_tracer_provider(SimpleSpanProcessor(DatabuddySpanExporter(client)))
+    tracer = spans.get_tracer("t")
     logs = make_logger_provider(SimpleLogRecordProcessor(DatabuddyLogExporter(client)))
     with tracer.start_as_current_span("s") as span:
         span.add_event("secret_x", {**TAG, "card": "4242"})
@@ -154,7 +155,8 @@ def test_a_full_client_queue_refuses_an_otel_event_at_once(
 ) -> None:
     """With a slow server and a full queue, span.end() does not wait for room: counted instead."""
     client = make_client(max_queue_size=5, batch_size=5, timeout=5.0, retry_deadline=30.0)
-    tracer = make_tracer_provider(SimpleSpanProcessor(DatabuddySpanExporter(client))).get_tracer("t")
+    spans = make_tracer_provider(SimpleSpanProcessor(DatabuddySpanExporter(client)))
+    tracer = spans.get_tracer("t")
     server.trickle_next(10_000, interval=1.0, store=False)
     for i in range(5):
         client.track(name="filler", properties={"i": i})
