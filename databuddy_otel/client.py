@@ -152,7 +152,7 @@ class Databuddy:
         settings = config.resolve(**options)
         self.settings = settings
         self._log = sdk_log.resolve(logger, settings.debug)
-        self._legacy = settings.legacy
+        self._protocol = settings.wire_protocol
         self._enricher = Enricher(settings.event_defaults, middleware or ())
         self._dedup = settings.enable_deduplication
         self._batching = settings.enable_batching
@@ -275,7 +275,7 @@ class Databuddy:
             return EventResponse(True, text_or_none(data.get("eventId")), None)
         own_id = not caller_id and not self._enricher.middleware  # a UUID of ours
         try:
-            body = serialize(event, legacy=self._legacy, now_ms=now, own_id=own_id)
+            body = serialize(event, protocol=self._protocol, now_ms=now, own_id=own_id)
         except InvalidEvent as exc:
             return self._invalid(text_or_none(event.get("eventId")), event.get("name"), str(exc))
         if "sessionId" in event and not session_id_kept(event["sessionId"]):

@@ -20,10 +20,10 @@ from typing import Any, Optional
 
 from databuddy_otel.limits import MAX_EVENTS_PER_REQUEST
 from databuddy_otel.models import Undelivered
+from databuddy_otel.protocol import PROTOCOLS, Protocol, Wire
 from databuddy_otel.transport import Transport, Verify
 
 DEFAULT_API_URL = "https://basket.databuddy.cc"
-PROTOCOLS = ("track", "legacy")
 QUEUE_FULL_POLICIES = ("block", "drop")
 SPOOL_FSYNC_POLICIES = ("interval", "always", "never")
 #: Requests in flight at once by default: measured in bench/ (docs/benchmarks.md).
@@ -101,8 +101,13 @@ class Settings:
     transport: Transport | None = None
 
     @property
-    def legacy(self) -> bool:
-        return self.protocol == "legacy"
+    def wire_protocol(self) -> Protocol:
+        """The strategy object of ``protocol``."""
+        return PROTOCOLS[self.protocol]
+
+    def wire(self) -> Wire:
+        """Requests of this protocol with these credentials."""
+        return Wire(self.api_url, self.wire_protocol, self.client_id, self.api_key)
 
     @property
     def event_defaults(self) -> dict[str, str]:
@@ -110,7 +115,7 @@ class Settings:
         pairs = (
             ("namespace", self.namespace),
             ("source", self.source),
-            ("websiteId", None if self.legacy else self.website_id),
+            ("websiteId", self.website_id if self.wire_protocol.sends_website_id else None),
         )
         return {key: value for key, value in pairs if value is not None}
 
@@ -163,11 +168,12 @@ def resolve(
         _warn_disabled(log)
         disabled = True
     if protocol not in PROTOCOLS:
-        raise ValueError(f"protocol must be 'track' or 'legacy', not {protocol!r}")
-    if protocol == "legacy" and not (client_id or disabled):
+        names = " or ".join(repr(name) for name in PROTOCOLS)
+        raise ValueError(f"protocol must be {names}, not {protocol!r}")
+    if PROTOCOLS[protocol].needs_client_id and not (client_id or disabled):
         raise ValueError(
-            "protocol='legacy' needs client_id=... (or DATABUDDY_CLIENT_ID): "
-            "the legacy endpoints authenticate with the client id only"
+            f"protocol={protocol!r} needs client_id=... (or DATABUDDY_CLIENT_ID): "
+            f"the {protocol} endpoints authenticate with the client id only"
         )
     if not isinstance(api_url, str) or not api_url.startswith(("http://", "https://")):
         raise ValueError(

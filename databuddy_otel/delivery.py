@@ -260,7 +260,7 @@ class Delivery:
         try:
             answer = self.transport.post(
                 self.wire.url(batch=batch),
-                Wire.body(group, batch=batch),
+                self.wire.body(group, batch=batch),
                 self._headers,
                 timeout,
             )

@@ -21,19 +21,14 @@ from databuddy_otel import encoding
 from databuddy_otel.limits import (
     MAX_EVENTS_PER_REQUEST,
     MAX_FUTURE_SKEW_MS,
-    MAX_ID_LENGTH,
     MAX_KEPT_SESSION_ID_LENGTH,
-    MAX_NAME_LENGTH_LEGACY,
-    MAX_NAME_LENGTH_TRACK,
-    MAX_NAMESPACE_LENGTH,
     MAX_PROPERTIES,
     MAX_PROPERTIES_JSON_LENGTH,
     MAX_PROPERTY_KEY_LENGTH,
-    MAX_SOURCE_LENGTH,
-    MAX_WEBSITE_ID_LENGTH,
     MIN_TIMESTAMP_MS,
     SESSION_ID_PATTERN,
 )
+from databuddy_otel.protocol import Protocol
 
 #: Keyword arguments of ``track()`` and the wire field each one fills.
 KEYWORD_FIELDS = {
@@ -51,9 +46,6 @@ KEYWORD_FIELDS = {
 }
 #: Keys of the mapping form: the wire spellings and the Python ones.
 MAPPING_FIELDS = {**KEYWORD_FIELDS, **{wire: wire for wire in KEYWORD_FIELDS.values()}}
-
-#: Longest ``eventId`` the legacy schema keeps.
-MAX_EVENT_ID_LENGTH = 512
 
 NAME_REQUIRED = "Event name is required and must be a string"
 
@@ -170,11 +162,10 @@ def _check_text(event: dict[str, Any], key: str, limit: int) -> str | None:
     return value
 
 
-def _check_name(event: dict[str, Any], legacy: bool) -> str:
+def _check_name(event: dict[str, Any], limit: int) -> str:
     name = event.get("name")
     if not isinstance(name, str) or not name:
         raise InvalidEvent(NAME_REQUIRED)
-    limit = MAX_NAME_LENGTH_LEGACY if legacy else MAX_NAME_LENGTH_TRACK
     if len(name) * 2 > limit and js_length(name) > limit:
         raise InvalidEvent(f"Event name too long (max {limit} characters)")
     return name if type(name) is str else str.__str__(name)
@@ -266,9 +257,9 @@ def _props_js_length(ascii_json: str) -> int:
 
 
 def serialize(
-    event: dict[str, Any], *, legacy: bool, now_ms: int | None = None, own_id: bool = False
+    event: dict[str, Any], *, protocol: Protocol, now_ms: int | None = None, own_id: bool = False
 ) -> str:
-    """Check ``event`` against the server's schema and return its wire JSON.
+    """Check ``event`` against ``protocol``'s schema and return its wire JSON.
 
     ``event`` must already carry ``eventId`` and ``timestamp``. ``now_ms`` is the
     time the caller stamped a timestamp it generated (which needs no check), and
@@ -276,7 +267,7 @@ def serialize(
     Raises :class:`InvalidEvent` when the server would refuse the event.
     """
     quote = encoding.quote
-    name = _check_name(event, legacy)
+    name = _check_name(event, protocol.name_limit)
     _, props_json = _check_properties(event.get("properties"))
     timestamp = event["timestamp"]
     if timestamp is not now_ms:
@@ -286,21 +277,19 @@ def serialize(
             raise InvalidEvent("timestamp is before 2000-01-01 (milliseconds expected)")
         if timestamp > (now_ms or time.time_ns() // 1_000_000) + MAX_FUTURE_SKEW_MS:
             raise InvalidEvent("timestamp is more than one hour in the future")
-    text = '{"type":"custom","name":' if legacy else '{"name":'
-    text += quote(name)
+    text = protocol.opening + quote(name)
     if own_id:
         text += ',"eventId":"' + event["eventId"] + '"'
     else:
-        # The legacy schema keeps ids of up to 512 characters; /track strips eventId
-        # (our deduplication still needs it there).
-        event_id = _check_text(event, "eventId", MAX_EVENT_ID_LENGTH if legacy else 1 << 30)
+        # /track strips eventId (our deduplication still needs it there).
+        event_id = _check_text(event, "eventId", protocol.event_id_limit)
         if event_id is not None:
             text += ',"eventId":' + quote(event_id)
     text += f',"timestamp":{timestamp},"properties":{props_json}'
-    for key, prefix, limit in _LEGACY_FIELDS if legacy else _TRACK_FIELDS:
+    for key, prefix, limit in protocol.fields:
         if event.get(key) is not None:
             text += prefix + quote(_check_text(event, key, limit) or "")
-    if not legacy:
+    if protocol.anonymize:
         anonymize = event.get("anonymizeVisitorIds")
         if anonymize is not None:
             if anonymize is not True and anonymize is not False and anonymize != "auto":
@@ -311,16 +300,3 @@ def serialize(
                 '"auto"' if anonymize == "auto" else "true" if anonymize else "false"
             )
     return text + "}"
-
-
-_LEGACY_FIELDS = (
-    ("anonymousId", ',"anonymousId":', MAX_ID_LENGTH),
-    ("sessionId", ',"sessionId":', MAX_ID_LENGTH),
-)
-_TRACK_FIELDS = (
-    *_LEGACY_FIELDS,
-    ("namespace", ',"namespace":', MAX_NAMESPACE_LENGTH),
-    ("source", ',"source":', MAX_SOURCE_LENGTH),
-    ("websiteId", ',"websiteId":', MAX_WEBSITE_ID_LENGTH),
-    ("profileId", ',"profileId":', MAX_ID_LENGTH),
-)

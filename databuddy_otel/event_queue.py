@@ -49,7 +49,6 @@ from databuddy_otel.models import (
     Stats,
 )
 from databuddy_otel.otel_batch import BatchQueue
-from databuddy_otel.protocol import Wire
 from databuddy_otel.sdk_log import Log
 from databuddy_otel.senders import Errors, Senders
 from databuddy_otel.settlement import Settlement
@@ -134,7 +133,7 @@ class EventQueue:
         """
         s = self.settings
         return Delivery(
-            Wire(s.api_url, s.legacy, s.client_id, s.api_key),
+            s.wire(),
             self._transport.acquire() if acquire else self._transport,
             log=self._log,
             timeout=s.timeout,

@@ -11,6 +11,8 @@ from __future__ import annotations
 MAX_NAME_LENGTH_TRACK = 256
 #: Longest event name on the legacy ``POST /`` and ``POST /batch``.
 MAX_NAME_LENGTH_LEGACY = 128
+#: Longest ``eventId`` the legacy schema keeps (``/track`` strips it).
+MAX_EVENT_ID_LENGTH_LEGACY = 512
 #: Longest ``namespace`` and ``source``.
 MAX_NAMESPACE_LENGTH = 64
 MAX_SOURCE_LENGTH = 64

@@ -33,7 +33,6 @@ from databuddy_otel.event import InvalidEvent, Prepared, serialize
 from databuddy_otel.ids import uuid4_text
 from databuddy_otel.ledger import Ledger
 from databuddy_otel.models import EXPORT_ERROR, INVALID, REJECTED, Stats, Undelivered
-from databuddy_otel.protocol import Wire
 from databuddy_otel.thread_roles import sending
 from databuddy_otel.transport import RequestsTransport, SharedTransport, Transport, Verify
 
@@ -80,7 +79,7 @@ class DirectOutlet:
         )
         transport = settings.transport or RequestsTransport(verify=settings.verify)
         self.delivery = Delivery(
-            Wire(settings.api_url, settings.legacy, settings.client_id, settings.api_key),
+            settings.wire(),
             SharedTransport(transport),
             log=self.log,
             timeout=settings.timeout,
@@ -88,7 +87,7 @@ class DirectOutlet:
             reachability=Reachability(self.log),
         )
         self.bound = min(settings.timeout, settings.retry_deadline)
-        self.legacy = settings.legacy
+        self.protocol = settings.wire_protocol
         self.defaults = settings.event_defaults
         self.dedup = settings.enable_deduplication
         self.disabled = settings.disabled
@@ -114,7 +113,7 @@ class DirectOutlet:
                 if event.get(key) is None:
                     event[key] = value
             try:
-                body = serialize(event, legacy=self.legacy)
+                body = serialize(event, protocol=self.protocol)
             except InvalidEvent as exc:
                 event_id = event.get("eventId")
                 name = event.get("name")

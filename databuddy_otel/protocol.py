@@ -1,4 +1,12 @@
-"""The two wire generations of the Databuddy ingest API.
+"""The wire generations of the Databuddy ingest API, one strategy object each.
+
+A :class:`Protocol` says everything that differs between generations: where events
+go and how a request is framed (:meth:`~Protocol.url`, :meth:`~Protocol.headers`,
+:meth:`~Protocol.body`), what a successful answer means (:meth:`~Protocol.read`),
+how an event is written (the serializer reads :attr:`~Protocol.opening` and the
+field tables) and how the spool finds an event's name and id again
+(:meth:`~Protocol.identity`). ``protocol=`` picks one from :data:`PROTOCOLS`: a new
+generation, or a framing such as compressed bodies, is one subclass registered there.
 
 ``track`` (the default) posts to ``/track`` and authenticates with a Bearer API
 key or a ``website_id`` query parameter; errors come back as real HTTP status
@@ -20,12 +28,22 @@ from __future__ import annotations
 
 import email.utils
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from databuddy_otel._version import __version__
+from databuddy_otel.limits import (
+    MAX_EVENT_ID_LENGTH_LEGACY,
+    MAX_ID_LENGTH,
+    MAX_NAME_LENGTH_LEGACY,
+    MAX_NAME_LENGTH_TRACK,
+    MAX_NAMESPACE_LENGTH,
+    MAX_SOURCE_LENGTH,
+    MAX_WEBSITE_ID_LENGTH,
+)
 
 USER_AGENT = f"databuddy-otel-python/{__version__}"
 
@@ -53,35 +71,167 @@ class Outcome:
     foreign: bool = False
 
 
+class Protocol:
+    """One wire generation; see the module's docstring. Subclasses set the fields."""
+
+    name = ""
+    #: What an event's JSON starts with, up to the value of its name.
+    opening = '{"name":'
+    name_limit = MAX_NAME_LENGTH_TRACK
+    event_id_limit = 1 << 30
+    #: The optional text fields an event carries: (key, what precedes the value, max length).
+    fields: tuple[tuple[str, str, int], ...] = ()
+    #: Whether ``anonymizeVisitorIds`` is sent.
+    anonymize = False
+    #: Whether ``website_id=`` becomes every event's ``websiteId``.
+    sends_website_id = False
+    #: Whether ``client_id`` is needed (no other credential authenticates).
+    needs_client_id = False
+
+    def __init__(self) -> None:
+        # Instance attributes: the serializer reads these for every event, and an
+        # instance's own dict answers faster than a lookup through the classes.
+        for attribute in ("opening", "name_limit", "event_id_limit", "fields", "anonymize"):
+            setattr(self, attribute, getattr(self, attribute))
+        self._identity = re.compile(
+            "^"
+            + re.escape(self.opening)
+            + r'("(?:[^"\\]|\\.)*")(?:,"eventId":("(?:[^"\\]|\\.)*"))?'
+        )
+
+    def url(self, base: str, client_id: str | None, api_key: str | None, *, batch: bool) -> str:
+        raise NotImplementedError
+
+    def headers(self, api_key: str | None) -> dict[str, str]:
+        return {"Content-Type": "application/json", "User-Agent": USER_AGENT}
+
+    def body(self, events: list[str], *, batch: bool) -> bytes:
+        """The request body for already-serialized events (ASCII JSON)."""
+        text = "[" + ",".join(events) + "]" if batch else events[0]
+        return text.encode("ascii")
+
+    def read(
+        self, payload: dict[str, Any], status: int, text: str, count: int, *, batch: bool
+    ) -> Outcome:
+        """What a 2xx answer with a JSON object means for the ``count`` events it carried."""
+        raise NotImplementedError
+
+    def identity(self, body: str) -> tuple[str, str]:
+        """The name and id of an event this protocol serialized, read from its front."""
+        match = self._identity.match(body)
+        if match is None:
+            return "", ""
+        name, event_id = match.groups()
+        try:
+            return json.loads(name), json.loads(event_id) if event_id else ""
+        except ValueError:
+            return "", ""
+
+
+_ID_FIELDS = (
+    ("anonymousId", ',"anonymousId":', MAX_ID_LENGTH),
+    ("sessionId", ',"sessionId":', MAX_ID_LENGTH),
+)
+
+
+class Track(Protocol):
+    """``POST /track``: a Bearer API key or a ``website_id`` query parameter; real statuses."""
+
+    name = "track"
+    fields = (
+        *_ID_FIELDS,
+        ("namespace", ',"namespace":', MAX_NAMESPACE_LENGTH),
+        ("source", ',"source":', MAX_SOURCE_LENGTH),
+        ("websiteId", ',"websiteId":', MAX_WEBSITE_ID_LENGTH),
+        ("profileId", ',"profileId":', MAX_ID_LENGTH),
+    )
+    anonymize = True
+    sends_website_id = True
+
+    def url(self, base: str, client_id: str | None, api_key: str | None, *, batch: bool) -> str:
+        if api_key:
+            return f"{base}/track"
+        return f"{base}/track?website_id={quote(client_id or '', safe='')}"
+
+    def headers(self, api_key: str | None) -> dict[str, str]:
+        headers = super().headers(api_key)
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        return headers
+
+    def read(
+        self, payload: dict[str, Any], status: int, text: str, count: int, *, batch: bool
+    ) -> Outcome:
+        verdict = payload.get("status")
+        if verdict == "success":
+            return Outcome(SUCCESS, errors=[None] * count)
+        if verdict == "error" or payload.get("success") is False:
+            return Outcome(FAIL, _message(payload) or "Unknown error from server")
+        return _not_understood(status, text)
+
+
+class Legacy(Protocol):
+    """``POST /`` and ``/batch`` with a ``client_id`` query parameter; errors in a 200."""
+
+    name = "legacy"
+    opening = '{"type":"custom","name":'
+    name_limit = MAX_NAME_LENGTH_LEGACY
+    event_id_limit = MAX_EVENT_ID_LENGTH_LEGACY
+    fields = _ID_FIELDS
+    needs_client_id = True
+
+    def url(self, base: str, client_id: str | None, api_key: str | None, *, batch: bool) -> str:
+        path = "/batch" if batch else "/"
+        return f"{base}{path}?client_id={quote(client_id or '', safe='')}"
+
+    def read(
+        self, payload: dict[str, Any], status: int, text: str, count: int, *, batch: bool
+    ) -> Outcome:
+        verdict = payload.get("status")
+        if verdict == "error":
+            message = _message(payload) or "Unknown error from server"
+            if message == "Payload too large" or message == "Batch too large":
+                return Outcome(SPLIT, message)
+            return Outcome(FAIL, message)
+        if verdict != "success":
+            return _not_understood(status, text)
+        if not batch:
+            return Outcome(SUCCESS, errors=[None])
+        results = payload.get("results")
+        if not isinstance(results, list) or len(results) != count:
+            return Outcome(SUCCESS, errors=[None] * count)
+        errors: list[str | None] = []
+        for result in results:
+            if isinstance(result, dict) and result.get("status") not in (None, "success"):
+                errors.append(_message(result) or "Unknown error from server")
+            else:
+                errors.append(None)
+        return Outcome(SUCCESS, errors=errors)
+
+
+#: Every protocol ``protocol=`` accepts, by name.
+PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (Track(), Legacy())}
+
+
 @dataclass(frozen=True)
 class Wire:
-    """Requests of one wire generation for one set of credentials."""
+    """Requests of one protocol for one set of credentials."""
 
     api_url: str
-    legacy: bool
+    protocol: Protocol
     client_id: str | None = None
     api_key: str | None = field(default=None, repr=False)
 
     def url(self, *, batch: bool) -> str:
-        base = self.api_url.rstrip("/")
-        if self.legacy:
-            path = "/batch" if batch else "/"
-            return f"{base}{path}?client_id={quote(self.client_id or '', safe='')}"
-        if self.api_key:
-            return f"{base}/track"
-        return f"{base}/track?website_id={quote(self.client_id or '', safe='')}"
+        return self.protocol.url(
+            self.api_url.rstrip("/"), self.client_id, self.api_key, batch=batch
+        )
 
     def headers(self) -> dict[str, str]:
-        headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
-        if self.api_key and not self.legacy:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        return headers
+        return self.protocol.headers(self.api_key)
 
-    @staticmethod
-    def body(events: list[str], *, batch: bool) -> bytes:
-        """The request body for already-serialized events (ASCII JSON)."""
-        text = "[" + ",".join(events) + "]" if batch else events[0]
-        return text.encode("ascii")
+    def body(self, events: list[str], *, batch: bool) -> bytes:
+        return self.protocol.body(events, batch=batch)
 
     def interpret(
         self, status: int, text: str, headers: dict[str, str], count: int, *, batch: bool
@@ -109,14 +259,7 @@ class Wire:
         payload = _json(text)
         if not 200 <= status < 300 or not isinstance(payload, dict):
             return _not_understood(status, text)
-        if self.legacy:
-            return _legacy_outcome(payload, status, text, count, batch=batch)
-        verdict = payload.get("status")
-        if verdict == "success":
-            return Outcome(SUCCESS, errors=[None] * count)
-        if verdict == "error" or payload.get("success") is False:
-            return Outcome(FAIL, _message(payload) or "Unknown error from server")
-        return _not_understood(status, text)
+        return self.protocol.read(payload, status, text, count, batch=batch)
 
     def _hint(self, status: int, text: str) -> str:
         """The likely cause of a refusal that is the caller's to fix, in parentheses."""
@@ -138,31 +281,6 @@ class Wire:
 
 #: The hosted ingest's base address, for messages.
 DEFAULT_BASE = "https://basket.databuddy.cc"
-
-
-def _legacy_outcome(
-    payload: dict[str, Any], status: int, text: str, count: int, *, batch: bool
-) -> Outcome:
-    verdict = payload.get("status")
-    if verdict == "error":
-        message = _message(payload) or "Unknown error from server"
-        if message == "Payload too large" or message == "Batch too large":
-            return Outcome(SPLIT, message)
-        return Outcome(FAIL, message)
-    if verdict != "success":
-        return _not_understood(status, text)
-    if not batch:
-        return Outcome(SUCCESS, errors=[None])
-    results = payload.get("results")
-    if not isinstance(results, list) or len(results) != count:
-        return Outcome(SUCCESS, errors=[None] * count)
-    errors: list[str | None] = []
-    for result in results:
-        if isinstance(result, dict) and result.get("status") not in (None, "success"):
-            errors.append(_message(result) or "Unknown error from server")
-        else:
-            errors.append(None)
-    return Outcome(SUCCESS, errors=errors)
 
 
 #: How much of an answer's body a message quotes.

@@ -71,6 +71,7 @@ class Spool:
             settings.protocol, settings.api_url, settings.client_id, settings.api_key
         )
         self.unspooled = 0
+        self._protocol = settings.wire_protocol
         self._ledger = ledger
         self._log = log
         self._queue: EventQueue | None = None
@@ -288,7 +289,7 @@ class Spool:
                     continue
                 wanted.discard(record.index)
                 found += 1
-                name, event_id = fmt.identity(record.body)
+                name, event_id = self._protocol.identity(record.body)
                 ref = segment.number << 32 | record.index
                 if queue.offer_spooled(record.body, name, event_id, record.caller_id, ref):
                     taken += 1

@@ -33,7 +33,6 @@ import contextlib
 import errno
 import fcntl
 import hashlib
-import json
 import os
 import re
 import secrets
@@ -148,23 +147,6 @@ def records(data: bytes, start: int = 0) -> Iterator[tuple[int, Record]]:
         offset += len(line) + 1
     if last:
         yield offset, BAD  # the last record was cut short
-
-
-_IDENTITY = re.compile(
-    rb'^\{(?:"type":"custom",)?"name":("(?:[^"\\]|\\.)*")(?:,"eventId":("(?:[^"\\]|\\.)*"))?'
-)
-
-
-def identity(body: str) -> tuple[str, str]:
-    """The name and id of a serialized event, read from the front of its JSON."""
-    match = _IDENTITY.match(body.encode("ascii", "replace"))
-    if match is None:
-        return "", ""
-    name, event_id = match.groups()
-    try:
-        return json.loads(name), json.loads(event_id) if event_id else ""
-    except ValueError:
-        return "", ""
 
 
 def header_ok(data: bytes, dest: str) -> bool | None:

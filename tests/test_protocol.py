@@ -6,6 +6,7 @@ import pytest
 
 from databuddy_otel.protocol import (
     FAIL,
+    PROTOCOLS,
     RETRY,
     SPLIT,
     SUCCESS,
@@ -14,8 +15,8 @@ from databuddy_otel.protocol import (
     parse_retry_after,
 )
 
-LEGACY = Wire("http://x", legacy=True, client_id="c i")
-TRACK = Wire("http://x/", legacy=False, api_key="k")
+LEGACY = Wire("http://x", PROTOCOLS["legacy"], client_id="c i")
+TRACK = Wire("http://x/", PROTOCOLS["track"], api_key="k")
 
 
 def test_urls_and_headers() -> None:

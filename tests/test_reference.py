@@ -219,6 +219,7 @@ def test_the_legacy_protocol_never_sends_the_2_6_fields(
 ) -> None:
     """The legacy generation has no profileId: the event goes without it."""
     from databuddy_otel.event import serialize
+    from databuddy_otel.protocol import PROTOCOLS
 
     wire = serialize(
         {
@@ -228,7 +229,7 @@ def test_the_legacy_protocol_never_sends_the_2_6_fields(
             "profileId": "p",
             "anonymizeVisitorIds": True,
         },
-        legacy=True,
+        protocol=PROTOCOLS["legacy"],
     )
     assert "profileId" not in wire and "anonymizeVisitorIds" not in wire
     client = make_client(protocol="legacy")
