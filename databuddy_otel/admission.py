@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NamedTuple, Optional
 
-from databuddy_otel.delivery import Failure
+from databuddy_otel.models import Failure
 
 if TYPE_CHECKING:
     from databuddy_otel.spool import SpoolRef

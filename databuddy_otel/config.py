@@ -20,10 +20,9 @@ from typing import Any, Optional
 
 from databuddy_otel.limits import MAX_EVENTS_PER_REQUEST
 from databuddy_otel.models import Undelivered
-from databuddy_otel.protocol import PROTOCOLS, Protocol, Wire
+from databuddy_otel.protocol import DEFAULT_API_URL, PROTOCOLS, Protocol, Wire
 from databuddy_otel.transport import Transport, Verify
 
-DEFAULT_API_URL = "https://basket.databuddy.cc"
 QUEUE_FULL_POLICIES = ("block", "drop")
 SPOOL_FSYNC_POLICIES = ("interval", "always", "never")
 #: Requests in flight at once by default: measured in bench/ (docs/benchmarks.md).

@@ -23,28 +23,27 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, Optional
+from typing import TYPE_CHECKING, Optional, TypeVar
 
 from databuddy_otel.limits import MAX_BODY_BYTES, MAX_EVENTS_PER_REQUEST
-from databuddy_otel.models import REJECTED, RETRIES_EXHAUSTED, SHUTDOWN
+from databuddy_otel.models import REJECTED, RETRIES_EXHAUSTED, SHUTDOWN, Failure
 from databuddy_otel.protocol import FAIL, RETRY, SPLIT, SUCCESS, Outcome, Wire
 from databuddy_otel.sdk_log import Log
 from databuddy_otel.thread_roles import sending
-from databuddy_otel.transport import Transport, TransportError
+from databuddy_otel.transport import RequestsTransport, Transport, TransportError
+
+if TYPE_CHECKING:
+    from databuddy_otel.config import Settings
+
+T = TypeVar("T")
 
 SHUTDOWN_MESSAGE = "client shut down before the event could be delivered"
 
 #: Seconds of attempts without any HTTP answer after which the server counts as down.
 OUTAGE_GRACE = 1.0
-
-
-class Failure(NamedTuple):
-    """Why one event was not delivered: a reason (counter name) and a message."""
-
-    reason: str
-    message: str
 
 
 @dataclass(frozen=True)
@@ -67,20 +66,27 @@ class RetryPolicy:
         return wait
 
 
-def chunk(bodies: Sequence[str], max_events: int = MAX_EVENTS_PER_REQUEST) -> list[list[str]]:
-    """Split serialized events into request-sized groups (count and bytes)."""
-    chunks: list[list[str]] = []
-    current: list[str] = []
+def take_chunk(ready: deque[T], body_of: Callable[[T], str]) -> list[T]:
+    """Take the oldest items of ``ready`` that fit one request: at most
+    ``MAX_EVENTS_PER_REQUEST`` events and ``MAX_BODY_BYTES`` (brackets and commas
+    counted); always at least one."""
+    chunk: list[T] = []
     size = 2  # the brackets
-    for body in bodies:
-        extra = len(body) + 1
-        if current and (len(current) >= max_events or size + extra > MAX_BODY_BYTES):
-            chunks.append(current)
-            current, size = [], 2
-        current.append(body)
+    while ready and len(chunk) < MAX_EVENTS_PER_REQUEST:
+        extra = len(body_of(ready[0])) + 1
+        if chunk and size + extra > MAX_BODY_BYTES:
+            break
+        chunk.append(ready.popleft())
         size += extra
-    if current:
-        chunks.append(current)
+    return chunk
+
+
+def chunk(bodies: Sequence[str]) -> list[list[str]]:
+    """Split serialized events into request-sized groups, as the senders take them."""
+    ready = deque(bodies)
+    chunks: list[list[str]] = []
+    while ready:
+        chunks.append(take_chunk(ready, str))
     return chunks
 
 
@@ -146,9 +152,8 @@ class Reachability:
 class Delivery:
     """Sends serialized events for one :class:`Wire` through one :class:`Transport`.
 
-    Every attempt is reported to ``reachability``. Several deliveries may share a
-    transport and a reachability (the exporters built with ``client=`` do); each
-    has its own :meth:`stop`.
+    Every attempt is reported to ``reachability``. :func:`build_delivery` makes one from
+    the settings.
     """
 
     def __init__(
@@ -276,3 +281,23 @@ class Delivery:
             message = f"HTTP {answer.status}: unreadable answer ({type(exc).__name__}: {exc})"
             return Outcome(RETRY, message, foreign=True), False
         return outcome, not outcome.foreign
+
+
+def build_delivery(settings: Settings, *, log: Log, pool_size: int | None = None) -> Delivery:
+    """The delivery of one client or standalone exporter: the settings' transport (else
+    ``requests`` with ``verify``, ``pool_size`` connections), wire, timeout and retry
+    deadline, and an outage state of its own."""
+    transport = settings.transport
+    if transport is None:
+        if pool_size is None:
+            transport = RequestsTransport(verify=settings.verify)
+        else:
+            transport = RequestsTransport(verify=settings.verify, pool_size=pool_size)
+    return Delivery(
+        settings.wire(),
+        transport,
+        log=log,
+        timeout=settings.timeout,
+        policy=RetryPolicy(deadline=settings.retry_deadline),
+        reachability=Reachability(log),
+    )

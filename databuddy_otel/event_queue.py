@@ -32,10 +32,7 @@ from databuddy_otel.config import Settings
 from databuddy_otel.delivery import (
     OUTAGE_GRACE,
     SHUTDOWN_MESSAGE,
-    Delivery,
-    Failure,
-    Reachability,
-    RetryPolicy,
+    build_delivery,
 )
 from databuddy_otel.event import Prepared
 from databuddy_otel.ledger import Ledger
@@ -46,6 +43,7 @@ from databuddy_otel.models import (
     SHUTDOWN,
     BatchEventResponse,
     EventResponse,
+    Failure,
     Stats,
 )
 from databuddy_otel.otel_batch import BatchQueue
@@ -53,7 +51,6 @@ from databuddy_otel.sdk_log import Log
 from databuddy_otel.senders import Errors, Senders
 from databuddy_otel.settlement import Settlement
 from databuddy_otel.thread_roles import is_worker, may_wait
-from databuddy_otel.transport import RequestsTransport, SharedTransport
 
 if TYPE_CHECKING:
     from databuddy_otel.spool import Spool, SpoolRef
@@ -84,12 +81,10 @@ class EventQueue:
         self._room = Room(settings.max_queue_size)
         self._block = settings.on_queue_full == "block"
         self._wait_limit = settings.timeout + OUTAGE_GRACE
-        transport = settings.transport or RequestsTransport(
-            verify=settings.verify, pool_size=settings.max_concurrent_requests + 2
+        self.delivery = build_delivery(
+            settings, log=log, pool_size=settings.max_concurrent_requests + 2
         )
-        self._transport = SharedTransport(transport)
-        self._reachability = Reachability(log)
-        self.delivery = self.share_delivery(acquire=False)
+        self._reachability = self.delivery.reachability
         self._senders: Senders[Queued] = Senders(
             self._deliver,
             self._settle,
@@ -124,22 +119,6 @@ class EventQueue:
         self._reachability.reset()
         if self._spool is not None:
             self._spool.after_fork()
-
-    def share_delivery(self, *, acquire: bool = True) -> Delivery:
-        """A delivery on this queue's transport and outage state, with a stop of its own.
-
-        Exporters built with ``client=`` take one; their share of the transport
-        keeps it open until they close it (``delivery.transport.close()``).
-        """
-        s = self.settings
-        return Delivery(
-            s.wire(),
-            self._transport.acquire() if acquire else self._transport,
-            log=self._log,
-            timeout=s.timeout,
-            policy=RetryPolicy(deadline=s.retry_deadline),
-            reachability=self._reachability,
-        )
 
     # -- offering ------------------------------------------------------------
     def offer(
@@ -393,7 +372,7 @@ class EventQueue:
             self._room.close()
             self._ledger.stop_collecting(collector)
             self.delivery.stop()
-            self._transport.close()
+            self.delivery.transport.close()
             kept = 0 if self._spool is None else self._spool.close()
             exit_hooks.unregister(self)
         if kept:

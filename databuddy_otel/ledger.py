@@ -18,8 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Optional
 
-from databuddy_otel.delivery import Failure
-from databuddy_otel.models import SHUTDOWN, EventResponse, Stats, Undelivered
+from databuddy_otel.models import SHUTDOWN, EventResponse, Failure, Stats, Undelivered
 from databuddy_otel.sdk_log import Log
 
 if TYPE_CHECKING:

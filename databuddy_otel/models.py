@@ -157,3 +157,13 @@ class Undelivered(NamedTuple):
     name: Optional[str]
     reason: str
     error: str
+
+
+class Failure(NamedTuple):
+    """Why one event was not delivered (yet): a reason (a counter name) and a message.
+
+    The SDK's own record of an outcome; ``on_undelivered`` gets :class:`Undelivered`.
+    """
+
+    reason: str
+    message: str

@@ -28,13 +28,13 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 from typing_extensions import TypedDict
 
 from databuddy_otel import config, sdk_log
-from databuddy_otel.delivery import Delivery, Failure, Reachability, RetryPolicy
+from databuddy_otel.delivery import build_delivery
 from databuddy_otel.event import InvalidEvent, Prepared, serialize
 from databuddy_otel.ids import uuid4_text
 from databuddy_otel.ledger import Ledger
-from databuddy_otel.models import EXPORT_ERROR, INVALID, REJECTED, Stats, Undelivered
+from databuddy_otel.models import EXPORT_ERROR, INVALID, REJECTED, Failure, Stats, Undelivered
 from databuddy_otel.thread_roles import sending
-from databuddy_otel.transport import RequestsTransport, SharedTransport, Transport, Verify
+from databuddy_otel.transport import Transport, Verify
 
 if TYPE_CHECKING:
     from databuddy_otel.client import Databuddy
@@ -77,15 +77,7 @@ class DirectOutlet:
             dedup_size=settings.max_deduplication_cache_size,
             on_undelivered=settings.on_undelivered,
         )
-        transport = settings.transport or RequestsTransport(verify=settings.verify)
-        self.delivery = Delivery(
-            settings.wire(),
-            SharedTransport(transport),
-            log=self.log,
-            timeout=settings.timeout,
-            policy=RetryPolicy(deadline=settings.retry_deadline),
-            reachability=Reachability(self.log),
-        )
+        self.delivery = build_delivery(settings, log=self.log)
         self.bound = min(settings.timeout, settings.retry_deadline)
         self.protocol = settings.wire_protocol
         self.defaults = settings.event_defaults

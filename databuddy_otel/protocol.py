@@ -47,6 +47,9 @@ from databuddy_otel.limits import (
 
 USER_AGENT = f"databuddy-otel-python/{__version__}"
 
+#: The hosted ingest's base address: ``api_url``'s default.
+DEFAULT_API_URL = "https://basket.databuddy.cc"
+
 #: Statuses worth another try: the request may succeed unchanged later.
 RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
@@ -267,7 +270,7 @@ class Wire:
         path = urlsplit(self.api_url).path.rstrip("/")
         if status == 404 and path:
             return (
-                f" (api_url is the base address without a path, such as {DEFAULT_BASE}; "
+                f" (api_url is the base address without a path, such as {DEFAULT_API_URL}; "
                 f"this one ends in {path!r})"
             )
         if status == 404 and "website" in detail.lower():
@@ -277,10 +280,6 @@ class Wire:
         if status == 401:
             return " (pass api_key=... or client_id=...)"
         return ""
-
-
-#: The hosted ingest's base address, for messages.
-DEFAULT_BASE = "https://basket.databuddy.cc"
 
 
 #: How much of an answer's body a message quotes.

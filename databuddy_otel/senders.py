@@ -35,8 +35,9 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, Optional, TypeVar
 
-from databuddy_otel.delivery import Failure
-from databuddy_otel.limits import MAX_BODY_BYTES, MAX_EVENTS_PER_REQUEST
+from databuddy_otel.delivery import take_chunk
+from databuddy_otel.limits import MAX_EVENTS_PER_REQUEST
+from databuddy_otel.models import Failure
 from databuddy_otel.quiet_threads import quiet_start
 from databuddy_otel.sdk_log import Log
 from databuddy_otel.thread_roles import mark_worker
@@ -145,14 +146,7 @@ class Senders(Generic[Item]):
         ready = self._ready
         if not ready:
             return None
-        chunk: list[Item] = []
-        size = 2
-        while ready and len(chunk) < MAX_EVENTS_PER_REQUEST:
-            extra = len(self._body_of(ready[0])) + 1
-            if chunk and size + extra > MAX_BODY_BYTES:
-                break
-            chunk.append(ready.popleft())
-            size += extra
+        chunk = take_chunk(ready, self._body_of)
         token = self._next_token
         self._next_token += 1
         self._in_flight[token] = chunk

@@ -20,13 +20,13 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Optional
 
-from databuddy_otel.delivery import Failure
 from databuddy_otel.ledger import Ledger
 from databuddy_otel.models import (
     EXPORT_ERROR,
     RETRIES_EXHAUSTED,
     SHUTDOWN,
     EventResponse,
+    Failure,
     Undelivered,
 )
 from databuddy_otel.sdk_log import Log

@@ -35,9 +35,8 @@ from typing import TYPE_CHECKING
 from databuddy_otel import spool_format as fmt
 from databuddy_otel.admission import SpoolFull
 from databuddy_otel.config import Settings
-from databuddy_otel.delivery import Failure
 from databuddy_otel.ledger import Ledger
-from databuddy_otel.models import SPOOL_CORRUPT, SPOOL_FULL, Undelivered
+from databuddy_otel.models import SPOOL_CORRUPT, SPOOL_FULL, Failure, Undelivered
 from databuddy_otel.quiet_threads import quiet_start
 from databuddy_otel.sdk_log import Log
 from databuddy_otel.spool_segment import Segment, Unreadable, take_over

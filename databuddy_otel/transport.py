@@ -223,37 +223,6 @@ def _watched_adapter_class() -> Any:
     return _ADAPTER
 
 
-class SharedTransport:
-    """A transport several deliveries use; the last one to let go closes it.
-
-    The client's queue holds the first share; exporters built with ``client=``
-    take one each, so the order in which the client and the OpenTelemetry
-    providers shut down never closes the connection pool under a sender.
-    """
-
-    def __init__(self, transport: Transport) -> None:
-        self.transport = transport
-        self._shares = 1
-        self._lock = threading.Lock()
-
-    def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> HttpAnswer:
-        return self.transport.post(url, body, headers, timeout)
-
-    def acquire(self) -> SharedTransport:
-        """Take one more share (usable even after the others let go)."""
-        with self._lock:
-            self._shares += 1
-        return self
-
-    def close(self) -> None:
-        """Give back one share; the last one closes the transport."""
-        with self._lock:
-            self._shares -= 1
-            last = self._shares == 0
-        if last:
-            self.transport.close()
-
-
 def _describe(exc: Any, url: str) -> str:
     """``Network request failed: <cause>`` naming the cause a reader can act on."""
     import requests
