@@ -11,7 +11,7 @@ from typing import Any
 
 from databuddy_logging import _fields
 from databuddy_otel import Databuddy
-from databuddy_otel.thread_roles import is_sending
+from databuddy_otel._runtime.thread_roles import is_sending
 
 _log = logging.getLogger("databuddy")
 

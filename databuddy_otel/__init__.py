@@ -23,7 +23,10 @@ from databuddy_otel.models import (
     BatchEventResponse,
     CustomEventInput,
     EventResponse,
+    HttpAnswer,
     Stats,
+    Transport,
+    TransportError,
     Undelivered,
 )
 
@@ -74,7 +77,10 @@ __all__ = [
     "DatabuddyWSGIMiddleware",
     "DevServer",
     "EventResponse",
+    "HttpAnswer",
     "Stats",
+    "Transport",
+    "TransportError",
     "Undelivered",
     "__version__",
     "bind_ids",

@@ -1,7 +1,7 @@
 """The ``Databuddy`` client: ``track`` / ``batch`` / ``flush`` as the Node SDK documents them.
 
 ``track()`` checks and serializes an event on the caller's thread (a few
-microseconds) and offers it to the client's :class:`~databuddy_otel.event_queue.EventQueue`,
+microseconds) and offers it to the client's :class:`~databuddy_otel._queue.event_queue.EventQueue`,
 which owns it from then on: batching, requests in flight, retries, the spool,
 and the flush at exit. Nothing here raises into the application after
 construction.
@@ -13,9 +13,8 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from databuddy_otel import config, exit_hooks, sdk_log
-from databuddy_otel.enrichment import Enricher, MiddlewareFailed, check_middleware
-from databuddy_otel.event import (
+from databuddy_otel._event.enrichment import Enricher, MiddlewareFailed, check_middleware
+from databuddy_otel._event.event import (
     InvalidEvent,
     Prepared,
     batch_items,
@@ -25,8 +24,11 @@ from databuddy_otel.event import (
     session_id_kept,
     text_or_none,
 )
-from databuddy_otel.event_queue import CLOSED_MESSAGE, EventQueue
-from databuddy_otel.ledger import Ledger
+from databuddy_otel._queue.event_queue import CLOSED_MESSAGE, EventQueue
+from databuddy_otel._queue.ledger import Ledger
+from databuddy_otel._queue.settlement import CLOSED_WARNING
+from databuddy_otel._runtime import config, exit_hooks, sdk_log
+from databuddy_otel._runtime.thread_roles import in_event_loop
 from databuddy_otel.models import (
     INVALID,
     MIDDLEWARE_ERROR,
@@ -36,11 +38,10 @@ from databuddy_otel.models import (
     CustomEventInput,
     EventResponse,
     Stats,
+    Transport,
     Undelivered,
+    Verify,
 )
-from databuddy_otel.settlement import CLOSED_WARNING
-from databuddy_otel.thread_roles import in_event_loop
-from databuddy_otel.transport import Transport, Verify
 
 # EventResponse((...)) without the NamedTuple's Python-level __new__: a hot-path saving.
 _response = tuple.__new__
@@ -102,7 +103,7 @@ class Databuddy:
             refused as ``spool_full``.
         spool_fsync: ``"interval"`` (about once a second), ``"always"`` or ``"never"``.
         verify: TLS verification: ``True``, ``False`` or a CA bundle path.
-        transport: A replacement HTTP stack (see :class:`databuddy_otel.transport.Transport`).
+        transport: A replacement HTTP stack (see :class:`databuddy_otel.models.Transport`).
 
     Raises:
         ValueError: A bad setting: a blank credential, an unknown ``protocol``,
@@ -169,7 +170,7 @@ class Databuddy:
             spool = None
             if settings.spool_dir is not None:
                 try:
-                    from databuddy_otel.spool import Spool
+                    from databuddy_otel._spool.spool import Spool
                 except ImportError as exc:  # fcntl: POSIX only
                     raise ValueError(f"spool_dir needs a POSIX system: {exc}") from None
                 spool = Spool(settings, ledger=self._ledger, log=self._log)

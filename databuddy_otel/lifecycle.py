@@ -4,7 +4,7 @@ A serverless platform may freeze the process as soon as the handler returns,
 so queued events must leave before that: :class:`flush_after` flushes in a
 ``finally`` block, within a bound, as a decorator (sync or async) or a
 ``with`` block. Containers stop with SIGTERM, whose default action ends the
-process without running ``atexit``; the SDK's own handler (:mod:`databuddy_otel.sigterm`)
+process without running ``atexit``; the SDK's own handler (:mod:`databuddy_otel._runtime.sigterm`)
 flushes and then lets the signal end the process, and :func:`exit_on_sigterm`
 turns it into a normal exit instead, so the client's exit flush runs there.
 """
@@ -19,7 +19,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any, TypeVar, cast
 
-from databuddy_otel import sigterm
+from databuddy_otel._runtime import sigterm
 from databuddy_otel.client import Databuddy
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -4,7 +4,7 @@ A log record (an OpenTelemetry *event*) becomes a Databuddy event when it is nam
 (its ``event_name``, or its ``event.name`` attribute on releases whose records have
 no ``event_name``) and has the attribute ``databuddy.track=True``; the other attributes
 become properties, and a mapping body contributes properties too (attributes
-win). See :mod:`databuddy_otel.otel_events` for the reserved attributes and the
+win). See :mod:`databuddy_otel._doors.otel_events` for the reserved attributes and the
 baggage fallback. Untagged records are skipped at the cost of one attribute lookup.
 
 Standalone: ``DatabuddyLogExporter(client_id=..., ...)`` (or no arguments with
@@ -30,8 +30,8 @@ from opentelemetry import baggage
 from opentelemetry.sdk._logs import LogRecordProcessor
 from typing_extensions import Unpack
 
-from databuddy_otel import outlet
-from databuddy_otel.otel_events import INHERITED, TRACK, log_event, log_event_name
+from databuddy_otel._doors import outlet
+from databuddy_otel._doors.otel_events import INHERITED, TRACK, log_event, log_event_name
 
 try:  # opentelemetry-sdk 1.39 and later
     from opentelemetry.sdk._logs import ReadableLogRecord, ReadWriteLogRecord

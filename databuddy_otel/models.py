@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Optional, Union
+from typing import Any, NamedTuple, Optional, Protocol, Union
 
 if sys.version_info >= (3, 11):
     from typing import NotRequired, TypedDict
@@ -159,11 +159,35 @@ class Undelivered(NamedTuple):
     error: str
 
 
-class Failure(NamedTuple):
-    """Why one event was not delivered (yet): a reason (a counter name) and a message.
+# -- the transport seam (``transport=``) ---------------------------------------------
 
-    The SDK's own record of an outcome; ``on_undelivered`` gets :class:`Undelivered`.
+#: ``verify`` as ``requests`` takes it: True, False, or a CA bundle path.
+Verify = Union[bool, str]
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    """A response as far as delivery needs it (header names lower-cased)."""
+
+    status: int
+    text: str
+    headers: dict[str, str]
+
+
+class TransportError(Exception):
+    """The request got no HTTP answer (refused, reset, timed out, DNS)."""
+
+
+class Transport(Protocol):
+    """What ``transport=`` takes: POST one body, within ``timeout`` seconds in all.
+
+    The default sends through ``requests``; tests and other HTTP stacks plug in here.
     """
 
-    reason: str
-    message: str
+    def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> HttpAnswer:
+        """Send ``body``; the answer, or :class:`TransportError` when none came in time."""
+        ...
+
+    def close(self) -> None:
+        """Let go of connections; called once, when the client or exporter shuts down."""
+        ...

@@ -42,8 +42,8 @@ from opentelemetry.trace import Link, SpanKind
 from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
 
+from databuddy_otel._doors.otel_events import span_events
 from databuddy_otel.client import Databuddy
-from databuddy_otel.otel_events import span_events
 from databuddy_otel.span_exporter import DatabuddyBaggageProcessor
 
 __all__ = ["AlwaysRecordSampler", "DatabuddySpanProcessor"]
@@ -90,7 +90,7 @@ class DatabuddySpanProcessor(DatabuddyBaggageProcessor):
 
     When a span ends, each of its events tagged ``databuddy.track=True``
     becomes one ``client.track()`` call (converted as
-    :mod:`databuddy_otel.otel_events` describes), so the client's batching,
+    :mod:`databuddy_otel._doors.otel_events` describes), so the client's batching,
     retries, global properties, middleware and ids bound with
     :func:`~databuddy_otel.bind_ids` apply. It also copies Databuddy ids from
     the baggage onto each span as it starts, like

@@ -1,7 +1,7 @@
 """``DatabuddySpanExporter``: tagged span events in, Databuddy events out.
 
 Mark a span event as analytics with ``databuddy.track=True``; every other
-attribute becomes a property (see :mod:`databuddy_otel.otel_events` for the
+attribute becomes a property (see :mod:`databuddy_otel._doors.otel_events` for the
 reserved attributes, the id fallbacks and the ``trace_id`` / ``span_id``
 properties)::
 
@@ -34,8 +34,8 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from typing_extensions import Unpack
 
-from databuddy_otel import outlet
-from databuddy_otel.otel_events import INHERITED, span_events
+from databuddy_otel._doors import outlet
+from databuddy_otel._doors.otel_events import INHERITED, span_events
 
 if TYPE_CHECKING:
     from databuddy_otel.client import Databuddy

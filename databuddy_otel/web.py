@@ -15,8 +15,8 @@ a response: each step of ours is guarded, logged once and skipped. See docs/web-
 
 from __future__ import annotations
 
-from databuddy_otel.web_asgi import DatabuddyASGIMiddleware
-from databuddy_otel.web_request import (
+from databuddy_otel._doors.web_asgi import DatabuddyASGIMiddleware
+from databuddy_otel._doors.web_request import (
     ANONYMOUS_ID_HEADER,
     ROUTE_KEY,
     SESSION_ID_HEADER,
@@ -24,7 +24,7 @@ from databuddy_otel.web_request import (
     ids_from_cookies,
     ids_from_headers,
 )
-from databuddy_otel.web_wsgi import DatabuddyWSGIMiddleware, django_middleware
+from databuddy_otel._doors.web_wsgi import DatabuddyWSGIMiddleware, django_middleware
 
 __all__ = [
     "ANONYMOUS_ID_HEADER",

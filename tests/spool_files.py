@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from databuddy_otel import spool_format as fmt
+from databuddy_otel._spool import spool_format as fmt
 
 
 def write_segment(directory: Path, dest: str, lines: list[bytes], name: str) -> Path:

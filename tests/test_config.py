@@ -17,7 +17,7 @@ def test_missing_credentials_disable_the_client_with_one_warning(
     """No credentials anywhere: a disabled client, one WARNING naming what to set."""
     monkeypatch.delenv("DATABUDDY_CLIENT_ID", raising=False)
     monkeypatch.delenv("DATABUDDY_API_KEY", raising=False)
-    monkeypatch.setattr("databuddy_otel.config._warned_no_credentials", False)
+    monkeypatch.setattr("databuddy_otel._runtime.config._warned_no_credentials", False)
     with caplog.at_level(logging.WARNING, logger="databuddy"):
         first, second = Databuddy(), Databuddy()
     assert first.settings.disabled and second.settings.disabled

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from databuddy_otel import Undelivered
+from databuddy_otel._queue.event_queue import EventQueue
+from databuddy_otel._queue.otel_batch import BatchQueue
 from databuddy_otel.devserver import DevServer
-from databuddy_otel.event_queue import EventQueue
-from databuddy_otel.otel_batch import BatchQueue
 from tests.conftest import MakeClient
 
 

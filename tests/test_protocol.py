@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from databuddy_otel.protocol import (
+from databuddy_otel._wire.protocol import (
     FAIL,
     PROTOCOLS,
     RETRY,

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from databuddy_otel._event.event import serialize
+from databuddy_otel._wire.protocol import PROTOCOLS, Track
 from databuddy_otel.devserver import DevServer
-from databuddy_otel.event import serialize
-from databuddy_otel.protocol import PROTOCOLS, Track
 from tests.conftest import MakeClient
 
 

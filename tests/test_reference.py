@@ -218,8 +218,8 @@ def test_the_legacy_protocol_never_sends_the_2_6_fields(
     server: DevServer, make_client: MakeClient
 ) -> None:
     """The legacy generation has no profileId: the event goes without it."""
-    from databuddy_otel.event import serialize
-    from databuddy_otel.protocol import PROTOCOLS
+    from databuddy_otel._event.event import serialize
+    from databuddy_otel._wire.protocol import PROTOCOLS
 
     wire = serialize(
         {

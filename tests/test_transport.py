@@ -7,8 +7,9 @@ import time
 
 import pytest
 
+from databuddy_otel._wire.transport import MAX_ANSWER_BYTES, RequestsTransport
 from databuddy_otel.devserver import DevServer
-from databuddy_otel.transport import MAX_ANSWER_BYTES, RequestsTransport, TransportError
+from databuddy_otel.models import TransportError
 
 HEADERS = {"Content-Type": "application/json"}
 

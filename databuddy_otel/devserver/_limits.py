@@ -1,7 +1,7 @@
 """The basket server's limits, as the local ingest server enforces them.
 
 These mirror the basket server's validation schema (docs/protocol.md) and are
-deliberately not shared with the client's ``databuddy_otel.limits``: the dev server
+deliberately not shared with the client's ``databuddy_otel._event.limits``: the dev server
 is the oracle the client is tested against, so a wrong limit in the SDK must not be
 mirrored by the server that tests it. Change a number here only when the basket
 server's schema changes, never to follow the client.

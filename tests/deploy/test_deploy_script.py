@@ -12,8 +12,8 @@ import uuid
 
 import pytest
 
+from databuddy_otel._queue.settlement import CLOSED_WARNING
 from databuddy_otel.devserver import DevServer
-from databuddy_otel.settlement import CLOSED_WARNING
 from tests.deploy.outcome import expect_all_stored
 from tests.deploy.processes import run_script
 from tests.reliability.conftest import Scoreboard

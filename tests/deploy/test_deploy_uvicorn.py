@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from databuddy_otel._runtime.sigterm import UVICORN_WARNING
 from databuddy_otel.devserver import DevServer
-from databuddy_otel.sigterm import UVICORN_WARNING
 from tests.deploy.outcome import expect_all_stored
 from tests.deploy.processes import Program, get_all, get_while_stopping, listening_port, python
 from tests.reliability.conftest import Scoreboard

@@ -54,14 +54,14 @@ def test_the_import_check_sees_sdk_imports(tmp_path):
     sample = tmp_path / "sample.py"
     sample.write_text(
         "import databuddy_otel.client\n"
-        "from databuddy_otel.limits import MAX_ID_LENGTH\n"
+        "from databuddy_otel._event.limits import MAX_ID_LENGTH\n"
         "from .. import limits\n"
         "from . import _limits\n"
         "from ._store import Store\n"
     )
     found = [module for _, module in imported_modules(sample)]
     assert [is_outside_import(module) for module in found] == [True, True, True, False, False]
-    assert is_outside_import("databuddy_otel.limits")
+    assert is_outside_import("databuddy_otel._event.limits")
     assert is_outside_import("databuddy_otel")
     assert not is_outside_import("databuddy_otel.devserver._limits")
     assert not is_outside_import("databuddy_otel_extra")

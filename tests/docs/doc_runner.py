@@ -56,7 +56,7 @@ from typing import Any, Callable
 from sybil import Document, Example, Region
 from sybil.parsers.markdown.lexers import DirectiveInHTMLCommentLexer, FencedCodeBlockLexer
 
-from databuddy_otel import exit_hooks
+from databuddy_otel._runtime import exit_hooks
 from databuddy_otel.devserver import DevServer
 
 ROOT = Path(__file__).resolve().parents[2]

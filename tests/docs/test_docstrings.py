@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from collections.abc import Iterator
 from typing import Any
@@ -88,10 +89,20 @@ def test_the_reference_pages_cover_every_public_name() -> None:
     """Each public name appears in a mkdocstrings directive of docs/api/."""
     text = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "docs" / "api").glob("*.md"))
     documented = {line.split(":::", 1)[1].strip() for line in text.splitlines() if ":::" in line}
+    shown = {id(_resolve(path)) for path in documented}
     missing = []
     for qualified, value in public_names():
         module = getattr(value, "__module__", None)
         real = f"{module}.{getattr(value, '__name__', '')}" if module else qualified
-        if qualified not in documented and real not in documented:
+        if qualified not in documented and real not in documented and id(value) not in shown:
             missing.append(qualified)
     assert missing == []
+
+
+def _resolve(path: str) -> object:
+    """The object a directive names (``package.module.Name``), or None."""
+    module, _, name = path.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return None

@@ -10,11 +10,11 @@ from typing import Any
 
 import databuddy_otel
 from databuddy_otel import Databuddy, lifecycle, web
-from databuddy_otel.event import KEYWORD_FIELDS
+from databuddy_otel._event.event import KEYWORD_FIELDS
 from tests.docs.doc_runner import ROOT
 
 PAGE = ROOT / "docs" / "migration-from-node.md"
-CONFIG_SOURCE = (ROOT / "databuddy_otel" / "config.py").read_text(encoding="utf-8")
+CONFIG_SOURCE = (ROOT / "databuddy_otel" / "_runtime" / "config.py").read_text(encoding="utf-8")
 OPTIONS = set(inspect.signature(Databuddy).parameters)
 NAMESPACES: tuple[Any, ...] = (databuddy_otel, web, lifecycle)
 #: Placeholders the tables use for the reader's own values.

@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from databuddy_logging import DatabuddyHandler
+from databuddy_otel._runtime.thread_roles import sending
+from databuddy_otel._wire.transport import RequestsTransport
 from databuddy_otel.devserver import DevServer
-from databuddy_otel.thread_roles import sending
-from databuddy_otel.transport import HttpAnswer, RequestsTransport
+from databuddy_otel.models import HttpAnswer
 from tests.conftest import MakeClient
 
 SDK_LOGGERS = ("databuddy", "urllib3", "requests", "opentelemetry")

@@ -13,11 +13,11 @@ from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.trace import SpanContext, TraceFlags
 
-from databuddy_otel import thread_roles
+from databuddy_otel._runtime import thread_roles
 from databuddy_otel.devserver import DevServer
 from databuddy_otel.log_exporter import DatabuddyLogExporter, LogRecordExportResult
+from databuddy_otel.models import HttpAnswer
 from databuddy_otel.span_exporter import DatabuddySpanExporter
-from databuddy_otel.transport import HttpAnswer
 from tests.otel.records import named_record, readable
 
 try:
@@ -149,7 +149,7 @@ def test_missing_credentials_name_the_variable(
     monkeypatch.delenv("DATABUDDY_CLIENT_ID", raising=False)
     monkeypatch.delenv("DATABUDDY_API_KEY", raising=False)
     monkeypatch.delenv("DATABUDDY_DISABLED", raising=False)
-    monkeypatch.setattr("databuddy_otel.config._warned_no_credentials", False)
+    monkeypatch.setattr("databuddy_otel._runtime.config._warned_no_credentials", False)
     with caplog.at_level(logging.WARNING, logger="databuddy"):
         exporter = kind()
     try:

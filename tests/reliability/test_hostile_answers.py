@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from databuddy_otel import Databuddy, Undelivered
-from databuddy_otel.delivery import RetryPolicy
+from databuddy_otel._wire.delivery import RetryPolicy
 from databuddy_otel.devserver import DevServer
 from tests.conftest import MakeClient
 from tests.reliability.conftest import Scoreboard

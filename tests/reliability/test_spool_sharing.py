@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from databuddy_otel import Databuddy
-from databuddy_otel import spool_format as fmt
+from databuddy_otel._spool import spool_format as fmt
 from databuddy_otel.devserver import DevServer
 from tests.conftest import MakeClient
 from tests.reliability.conftest import Scoreboard

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from databuddy_otel import spool_format as fmt
+from databuddy_otel._spool import spool_format as fmt
 from databuddy_otel.devserver import DevServer
 from tests.conftest import MakeClient
 from tests.spool_files import left_body, write_segment

@@ -18,10 +18,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from databuddy_otel.limits import MAX_EVENTS_PER_REQUEST
-from databuddy_otel.models import Undelivered
-from databuddy_otel.protocol import DEFAULT_API_URL, PROTOCOLS, Protocol, Wire
-from databuddy_otel.transport import Transport, Verify
+from databuddy_otel._event.limits import MAX_EVENTS_PER_REQUEST
+from databuddy_otel._wire.protocol import DEFAULT_API_URL, PROTOCOLS, Protocol, Wire
+from databuddy_otel.models import Transport, Undelivered, Verify
 
 QUEUE_FULL_POLICIES = ("block", "drop")
 SPOOL_FSYNC_POLICIES = ("interval", "always", "never")

@@ -23,7 +23,7 @@ import threading
 import time
 from typing import Any
 
-from databuddy_otel.quiet_threads import quiet_start
+from databuddy_otel._runtime.quiet_threads import quiet_start
 
 #: Seconds the thread sleeps when nothing is registered (one wake-up per period).
 _IDLE = 1.0

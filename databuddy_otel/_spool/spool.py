@@ -32,18 +32,19 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from databuddy_otel import spool_format as fmt
-from databuddy_otel.admission import SpoolFull
-from databuddy_otel.config import Settings
-from databuddy_otel.ledger import Ledger
-from databuddy_otel.models import SPOOL_CORRUPT, SPOOL_FULL, Failure, Undelivered
-from databuddy_otel.quiet_threads import quiet_start
-from databuddy_otel.sdk_log import Log
-from databuddy_otel.spool_segment import Segment, Unreadable, take_over
-from databuddy_otel.thread_roles import mark_worker
+from databuddy_otel._queue.admission import SpoolFull
+from databuddy_otel._queue.ledger import Ledger
+from databuddy_otel._runtime.config import Settings
+from databuddy_otel._runtime.quiet_threads import quiet_start
+from databuddy_otel._runtime.sdk_log import Log
+from databuddy_otel._runtime.thread_roles import mark_worker
+from databuddy_otel._spool import spool_format as fmt
+from databuddy_otel._spool.spool_segment import Segment, Unreadable, take_over
+from databuddy_otel._wire.failure import Failure
+from databuddy_otel.models import SPOOL_CORRUPT, SPOOL_FULL, Undelivered
 
 if TYPE_CHECKING:
-    from databuddy_otel.event_queue import EventQueue
+    from databuddy_otel._queue.event_queue import EventQueue
 
 #: Seconds between attempts to write a spool that could not be written.
 RETRY_BROKEN = 30.0

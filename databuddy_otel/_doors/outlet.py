@@ -1,6 +1,6 @@
 """The exporters' way out, and what the span and log exporters share.
 
-An exporter maps OpenTelemetry data to event dicts (:mod:`databuddy_otel.otel_events`)
+An exporter maps OpenTelemetry data to event dicts (:mod:`databuddy_otel._doors.otel_events`)
 and hands them to one of two outlets:
 
 * :class:`ClientOutlet`, for an exporter built with a client: each event goes
@@ -27,14 +27,22 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 
 from typing_extensions import TypedDict
 
-from databuddy_otel import config, sdk_log
-from databuddy_otel.delivery import build_delivery
-from databuddy_otel.event import InvalidEvent, Prepared, serialize
+from databuddy_otel._event.event import InvalidEvent, Prepared, serialize
+from databuddy_otel._queue.ledger import Ledger
+from databuddy_otel._runtime import config, sdk_log
+from databuddy_otel._runtime.thread_roles import sending
+from databuddy_otel._wire.delivery import build_delivery
+from databuddy_otel._wire.failure import Failure
 from databuddy_otel.ids import uuid4_text
-from databuddy_otel.ledger import Ledger
-from databuddy_otel.models import EXPORT_ERROR, INVALID, REJECTED, Failure, Stats, Undelivered
-from databuddy_otel.thread_roles import sending
-from databuddy_otel.transport import Transport, Verify
+from databuddy_otel.models import (
+    EXPORT_ERROR,
+    INVALID,
+    REJECTED,
+    Stats,
+    Transport,
+    Undelivered,
+    Verify,
+)
 
 if TYPE_CHECKING:
     from databuddy_otel.client import Databuddy

@@ -35,12 +35,12 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, Optional, TypeVar
 
-from databuddy_otel.delivery import take_chunk
-from databuddy_otel.limits import MAX_EVENTS_PER_REQUEST
-from databuddy_otel.models import Failure
-from databuddy_otel.quiet_threads import quiet_start
-from databuddy_otel.sdk_log import Log
-from databuddy_otel.thread_roles import mark_worker
+from databuddy_otel._event.limits import MAX_EVENTS_PER_REQUEST
+from databuddy_otel._runtime.quiet_threads import quiet_start
+from databuddy_otel._runtime.sdk_log import Log
+from databuddy_otel._runtime.thread_roles import mark_worker
+from databuddy_otel._wire.delivery import take_chunk
+from databuddy_otel._wire.failure import Failure
 
 Item = TypeVar("Item", bound=Sequence[Any])
 Errors = list[Optional[Failure]]

@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
 
-from databuddy_otel.quiet_threads import quiet_start
+from databuddy_otel._runtime.quiet_threads import quiet_start
 
 logger = logging.getLogger("databuddy")
 

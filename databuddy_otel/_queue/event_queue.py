@@ -8,8 +8,8 @@ An event's way through it (docs/architecture.md draws the whole picture)::
        ──► settle: the Ledger counts it, the spool forgets it, its room is given back
 
 The queue and its worker thread are OpenTelemetry's batch processor machinery
-(:mod:`databuddy_otel.otel_batch`, the only module that touches the SDK's internals);
-room and flush epochs are :mod:`databuddy_otel.admission`'s.
+(:mod:`databuddy_otel._queue.otel_batch`, the only module that touches the SDK's internals);
+room and flush epochs are :mod:`databuddy_otel._queue.admission`'s.
 
 A caller that finds the memory queue full waits while the server answers
 (back-pressure; at most ``timeout`` + 1 s), and is refused at once while the
@@ -26,16 +26,22 @@ import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from databuddy_otel import exit_hooks
-from databuddy_otel.admission import SPOOLED_EPOCH, Queued, Room, SpoolFull
-from databuddy_otel.config import Settings
-from databuddy_otel.delivery import (
+from databuddy_otel._event.event import Prepared
+from databuddy_otel._queue.admission import SPOOLED_EPOCH, Queued, Room, SpoolFull
+from databuddy_otel._queue.ledger import Ledger
+from databuddy_otel._queue.otel_batch import BatchQueue
+from databuddy_otel._queue.senders import Errors, Senders
+from databuddy_otel._queue.settlement import Settlement
+from databuddy_otel._runtime import exit_hooks
+from databuddy_otel._runtime.config import Settings
+from databuddy_otel._runtime.sdk_log import Log
+from databuddy_otel._runtime.thread_roles import is_worker, may_wait
+from databuddy_otel._wire.delivery import (
     OUTAGE_GRACE,
     SHUTDOWN_MESSAGE,
     build_delivery,
 )
-from databuddy_otel.event import Prepared
-from databuddy_otel.ledger import Ledger
+from databuddy_otel._wire.failure import Failure
 from databuddy_otel.models import (
     EXPORT_ERROR,
     QUEUE_FULL,
@@ -43,17 +49,11 @@ from databuddy_otel.models import (
     SHUTDOWN,
     BatchEventResponse,
     EventResponse,
-    Failure,
     Stats,
 )
-from databuddy_otel.otel_batch import BatchQueue
-from databuddy_otel.sdk_log import Log
-from databuddy_otel.senders import Errors, Senders
-from databuddy_otel.settlement import Settlement
-from databuddy_otel.thread_roles import is_worker, may_wait
 
 if TYPE_CHECKING:
-    from databuddy_otel.spool import Spool, SpoolRef
+    from databuddy_otel._spool.spool import Spool, SpoolRef
 
 CLOSED_MESSAGE = "client is shut down"
 

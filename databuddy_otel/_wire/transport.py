@@ -1,11 +1,12 @@
 """Sending bytes: the only module that talks to the network.
 
-:class:`Transport` is the seam tests and alternative HTTP stacks plug into;
+:class:`~databuddy_otel.models.Transport` is the seam tests and alternative HTTP
+stacks plug into (``transport=``);
 :class:`RequestsTransport` is the default, one pooled ``requests.Session`` per
 process (a forked child gets a fresh one: sockets are never shared with the parent).
 
 A request's ``timeout`` is its whole life: connecting, sending, and reading the
-entire answer (the :mod:`~databuddy_otel.watchdog` cuts it when the time is
+entire answer (the :mod:`~databuddy_otel._wire.watchdog` cuts it when the time is
 up). Only the first :data:`MAX_ANSWER_BYTES` of an answer are read; the
 server's own answers are a few hundred bytes.
 """
@@ -18,40 +19,16 @@ import socket
 import ssl
 import threading
 import urllib.parse
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, Union
+from typing import TYPE_CHECKING, Any
 
-from databuddy_otel.watchdog import WATCHDOG
+from databuddy_otel._wire.watchdog import WATCHDOG
+from databuddy_otel.models import HttpAnswer, TransportError, Verify
 
 if TYPE_CHECKING:
     import requests
 
-#: ``verify`` as ``requests`` takes it: True, False, or a CA bundle path.
-Verify = Union[bool, str]
-
 #: Bytes of an answer read at most (the rest is not read; the connection is closed).
 MAX_ANSWER_BYTES = 64 * 1024
-
-
-@dataclass(frozen=True)
-class HttpAnswer:
-    """A response as far as delivery needs it (header names lower-cased)."""
-
-    status: int
-    text: str
-    headers: dict[str, str]
-
-
-class TransportError(Exception):
-    """The request got no HTTP answer (refused, reset, timed out, DNS)."""
-
-
-class Transport(Protocol):
-    def post(
-        self, url: str, body: bytes, headers: dict[str, str], timeout: float
-    ) -> HttpAnswer: ...
-
-    def close(self) -> None: ...
 
 
 class RequestsTransport:

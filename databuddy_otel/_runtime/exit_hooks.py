@@ -27,7 +27,7 @@ still delivers. These hooks close them (each close bounded by the queue's
   billiard ends them with ``os._exit`` before any finalizer, but Celery sends
   that signal in the child first. (A bare ``billiard.Pool`` offers no such hook:
   flush at the end of each task there.)
-* SIGTERM, where it still has its default action (:mod:`databuddy_otel.sigterm`).
+* SIGTERM, where it still has its default action (:mod:`databuddy_otel._runtime.sigterm`).
 * a client the application dropped: its queue is closed on a short-lived
   thread as soon as the client is garbage-collected, so per-request clients do
   not pile up threads.
@@ -48,11 +48,11 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from databuddy_otel import sigterm
-from databuddy_otel.quiet_threads import quiet_start
+from databuddy_otel._runtime import sigterm
+from databuddy_otel._runtime.quiet_threads import quiet_start
 
 if TYPE_CHECKING:
-    from databuddy_otel.event_queue import EventQueue
+    from databuddy_otel._queue.event_queue import EventQueue
 
 logger = logging.getLogger("databuddy")
 

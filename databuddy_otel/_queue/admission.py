@@ -19,10 +19,10 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NamedTuple, Optional
 
-from databuddy_otel.models import Failure
+from databuddy_otel._wire.failure import Failure
 
 if TYPE_CHECKING:
-    from databuddy_otel.spool import SpoolRef
+    from databuddy_otel._spool.spool import SpoolRef
 
 #: The epoch of events taken back from the spool.
 SPOOLED_EPOCH = -1

@@ -28,15 +28,22 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional, TypeVar
 
-from databuddy_otel.limits import MAX_BODY_BYTES, MAX_EVENTS_PER_REQUEST
-from databuddy_otel.models import REJECTED, RETRIES_EXHAUSTED, SHUTDOWN, Failure
-from databuddy_otel.protocol import FAIL, RETRY, SPLIT, SUCCESS, Outcome, Wire
-from databuddy_otel.sdk_log import Log
-from databuddy_otel.thread_roles import sending
-from databuddy_otel.transport import RequestsTransport, Transport, TransportError
+from databuddy_otel._event.limits import MAX_BODY_BYTES, MAX_EVENTS_PER_REQUEST
+from databuddy_otel._runtime.sdk_log import Log
+from databuddy_otel._runtime.thread_roles import sending
+from databuddy_otel._wire.failure import Failure
+from databuddy_otel._wire.protocol import FAIL, RETRY, SPLIT, SUCCESS, Outcome, Wire
+from databuddy_otel._wire.transport import RequestsTransport
+from databuddy_otel.models import (
+    REJECTED,
+    RETRIES_EXHAUSTED,
+    SHUTDOWN,
+    Transport,
+    TransportError,
+)
 
 if TYPE_CHECKING:
-    from databuddy_otel.config import Settings
+    from databuddy_otel._runtime.config import Settings
 
 T = TypeVar("T")
 

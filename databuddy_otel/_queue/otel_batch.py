@@ -44,7 +44,7 @@ except ImportError:  # before 1.39: processors take LogData
     ReadWriteLogRecord = None  # type: ignore[assignment,misc]
     from opentelemetry.sdk._logs import LogData  # type: ignore[attr-defined,unused-ignore]
 
-from databuddy_otel.quiet_threads import quiet_fork_hooks, quiet_start
+from databuddy_otel._runtime.quiet_threads import quiet_fork_hooks, quiet_start
 
 T = TypeVar("T")
 

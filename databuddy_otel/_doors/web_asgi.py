@@ -9,9 +9,9 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from databuddy_otel import exit_hooks, sigterm
+from databuddy_otel._doors.web_request import ROUTE_KEY, Request, RequestEvents, status_code
+from databuddy_otel._runtime import exit_hooks, sigterm
 from databuddy_otel.context import bind_ids
-from databuddy_otel.web_request import ROUTE_KEY, Request, RequestEvents, status_code
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

@@ -17,8 +17,8 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
-from databuddy_otel import encoding
-from databuddy_otel.limits import (
+from databuddy_otel._event import encoding
+from databuddy_otel._event.limits import (
     MAX_EVENTS_PER_REQUEST,
     MAX_FUTURE_SKEW_MS,
     MAX_KEPT_SESSION_ID_LENGTH,
@@ -28,7 +28,7 @@ from databuddy_otel.limits import (
     MIN_TIMESTAMP_MS,
     SESSION_ID_PATTERN,
 )
-from databuddy_otel.protocol import Protocol
+from databuddy_otel._wire.protocol import Protocol
 
 #: Keyword arguments of ``track()`` and the wire field each one fills.
 KEYWORD_FIELDS = {

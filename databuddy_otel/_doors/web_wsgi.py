@@ -9,8 +9,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from databuddy_otel.context import bind_ids
-from databuddy_otel.web_request import (
+from databuddy_otel._doors.web_request import (
     NO_IDS,
     ROUTE_KEY,
     Ids,
@@ -20,6 +19,7 @@ from databuddy_otel.web_request import (
     Tracker,
     status_code,
 )
+from databuddy_otel.context import bind_ids
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]

@@ -3,7 +3,7 @@
 The server's answer decides, event by event:
 
 * delivered, or refused for good (a final 4xx, an invalid event): settled in the
-  :class:`~databuddy_otel.ledger.Ledger` (counted, reported when lost) and, with a
+  :class:`~databuddy_otel._queue.ledger.Ledger` (counted, reported when lost) and, with a
   spool, acknowledged there so it is never sent again;
 * retries ran out, the client shut down first, or the SDK itself failed while
   sending: with a spool the event stays there, waiting for a later attempt
@@ -20,20 +20,20 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Optional
 
-from databuddy_otel.ledger import Ledger
+from databuddy_otel._queue.ledger import Ledger
+from databuddy_otel._runtime.sdk_log import Log
+from databuddy_otel._wire.failure import Failure
 from databuddy_otel.models import (
     EXPORT_ERROR,
     RETRIES_EXHAUSTED,
     SHUTDOWN,
     EventResponse,
-    Failure,
     Undelivered,
 )
-from databuddy_otel.sdk_log import Log
 
 if TYPE_CHECKING:
-    from databuddy_otel.admission import Queued
-    from databuddy_otel.spool import Spool, SpoolRef
+    from databuddy_otel._queue.admission import Queued
+    from databuddy_otel._spool.spool import Spool, SpoolRef
 
 #: Appended to the message of an event that waits in the spool for another attempt.
 SPOOLED_NOTE = " (kept in the spool; it will be sent again)"

@@ -20,7 +20,7 @@ import mmap
 import os
 from array import array
 
-from databuddy_otel import spool_format as fmt
+from databuddy_otel._spool import spool_format as fmt
 
 #: How much a full segment grows by to take more acknowledgements.
 GROWTH = 64 * 1024

@@ -21,9 +21,9 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from databuddy_otel.config import Middleware
+from databuddy_otel._event.event import InvalidEvent, event_from_mapping
+from databuddy_otel._runtime.config import Middleware
 from databuddy_otel.context import UNBOUND, current_ids
-from databuddy_otel.event import InvalidEvent, event_from_mapping
 from databuddy_otel.ids import uuid4_text
 
 

@@ -21,7 +21,7 @@ spool. Such an answer did not come from a Databuddy server, so it does not count
 as the server being reachable either.
 
 This module only builds requests and reads answers; sending and retrying live
-in :mod:`databuddy_otel.transport` and :mod:`databuddy_otel.delivery`.
+in :mod:`databuddy_otel._wire.transport` and :mod:`databuddy_otel._wire.delivery`.
 """
 
 from __future__ import annotations
@@ -34,8 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from databuddy_otel._version import __version__
-from databuddy_otel.limits import (
+from databuddy_otel._event.limits import (
     MAX_EVENT_ID_LENGTH_LEGACY,
     MAX_ID_LENGTH,
     MAX_NAME_LENGTH_LEGACY,
@@ -44,6 +43,7 @@ from databuddy_otel.limits import (
     MAX_SOURCE_LENGTH,
     MAX_WEBSITE_ID_LENGTH,
 )
+from databuddy_otel._version import __version__
 
 USER_AGENT = f"databuddy-otel-python/{__version__}"
 
@@ -349,7 +349,7 @@ def parse_retry_after(value: str | None) -> float | None:
     """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date).
 
     Zero, negative and past values read as 0 and absurd ones as infinity: the
-    retry policy clamps both (:meth:`~databuddy_otel.delivery.RetryPolicy.backoff`).
+    retry policy clamps both (:meth:`~databuddy_otel._wire.delivery.RetryPolicy.backoff`).
     """
     if not value:
         return None

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Optional, Protocol
 
-from databuddy_otel.limits import MAX_ID_LENGTH
+from databuddy_otel._event.limits import MAX_ID_LENGTH
 
 logger = logging.getLogger("databuddy")
 

@@ -7,7 +7,7 @@ remembers the caller-chosen ids of delivered events (and of those on their way),
 so a repeated ``eventId`` is skipped as a duplicate.
 
 The ledger holds counters only; room in the queue is the queue's business
-(:mod:`databuddy_otel.event_queue`).
+(:mod:`databuddy_otel._queue.event_queue`).
 """
 
 from __future__ import annotations
@@ -18,11 +18,12 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Optional
 
-from databuddy_otel.models import SHUTDOWN, EventResponse, Failure, Stats, Undelivered
-from databuddy_otel.sdk_log import Log
+from databuddy_otel._runtime.sdk_log import Log
+from databuddy_otel._wire.failure import Failure
+from databuddy_otel.models import SHUTDOWN, EventResponse, Stats, Undelivered
 
 if TYPE_CHECKING:
-    from databuddy_otel.admission import Queued
+    from databuddy_otel._queue.admission import Queued
 
 #: One settled event as the ledger reads it: (event id, name, caller chose the id).
 Settled = tuple[Optional[str], Optional[str], bool]
