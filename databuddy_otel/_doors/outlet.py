@@ -20,6 +20,7 @@ and hands them to one of two outlets:
 
 from __future__ import annotations
 
+import abc
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -226,7 +227,7 @@ def build(client: Databuddy | None, options: Mapping[str, Any], owner: str) -> O
     return DirectOutlet(config.resolve(**given))
 
 
-class OutletExporter:
+class OutletExporter(abc.ABC):
     """The span and log exporters' common part; each adds how it finds events in a batch.
 
     ``export()`` never raises: a failure is logged (to the client's logger with a
@@ -246,8 +247,9 @@ class OutletExporter:
         self._trace_ids = include_trace_ids
         self._shut_down = False
 
+    @abc.abstractmethod
     def _events(self, batch: Sequence[Any]) -> list[dict[str, Any]]:
-        raise NotImplementedError
+        """The event dicts of the tagged items in ``batch``."""
 
     def _export(self, batch: Sequence[Any]) -> bool:
         """Hand the events of ``batch`` on; ``True`` when every one was taken."""

@@ -26,6 +26,7 @@ in :mod:`databuddy_otel._wire.transport` and :mod:`databuddy_otel._wire.delivery
 
 from __future__ import annotations
 
+import abc
 import email.utils
 import json
 import re
@@ -74,7 +75,7 @@ class Outcome:
     foreign: bool = False
 
 
-class Protocol:
+class Protocol(abc.ABC):
     """One wire generation; see the module's docstring. Subclasses set the fields."""
 
     name = ""
@@ -102,8 +103,9 @@ class Protocol:
             + r'("(?:[^"\\]|\\.)*")(?:,"eventId":("(?:[^"\\]|\\.)*"))?'
         )
 
+    @abc.abstractmethod
     def url(self, base: str, client_id: str | None, api_key: str | None, *, batch: bool) -> str:
-        raise NotImplementedError
+        """Where a request of one event (``batch=False``) or several goes."""
 
     def headers(self, api_key: str | None) -> dict[str, str]:
         return {"Content-Type": "application/json", "User-Agent": USER_AGENT}
@@ -113,11 +115,11 @@ class Protocol:
         text = "[" + ",".join(events) + "]" if batch else events[0]
         return text.encode("ascii")
 
+    @abc.abstractmethod
     def read(
         self, payload: dict[str, Any], status: int, text: str, count: int, *, batch: bool
     ) -> Outcome:
         """What a 2xx answer with a JSON object means for the ``count`` events it carried."""
-        raise NotImplementedError
 
     def identity(self, body: str) -> tuple[str, str]:
         """The name and id of an event this protocol serialized, read from its front."""

@@ -157,23 +157,22 @@ def _watched_adapter_class() -> Any:
     from requests.adapters import HTTPAdapter
     from urllib3 import connection, connectionpool
 
-    class WatchedHTTPConnection(connection.HTTPConnection):
+    class Watched:
+        """Reports each request and the start of its answer to the watchdog."""
+
         def request(self, *args: Any, **kwargs: Any) -> Any:
             WATCHDOG.attach(self)
-            return super().request(*args, **kwargs)
+            return super().request(*args, **kwargs)  # type: ignore[misc]
 
         def getresponse(self, *args: Any, **kwargs: Any) -> Any:
             WATCHDOG.answer_started(self)
-            return super().getresponse(*args, **kwargs)
+            return super().getresponse(*args, **kwargs)  # type: ignore[misc]
 
-    class WatchedHTTPSConnection(connection.HTTPSConnection):
-        def request(self, *args: Any, **kwargs: Any) -> Any:
-            WATCHDOG.attach(self)
-            return super().request(*args, **kwargs)
+    class WatchedHTTPConnection(Watched, connection.HTTPConnection):
+        pass
 
-        def getresponse(self, *args: Any, **kwargs: Any) -> Any:
-            WATCHDOG.answer_started(self)
-            return super().getresponse(*args, **kwargs)
+    class WatchedHTTPSConnection(Watched, connection.HTTPSConnection):
+        pass
 
     class WatchedHTTPPool(connectionpool.HTTPConnectionPool):
         ConnectionCls = WatchedHTTPConnection
