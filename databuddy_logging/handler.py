@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import inspect
 import logging
 import threading
 from collections.abc import Iterable, Mapping
@@ -11,6 +10,7 @@ from typing import Any
 
 from databuddy_logging import _fields
 from databuddy_otel import Databuddy
+from databuddy_otel._runtime import config
 from databuddy_otel._runtime.thread_roles import is_sending
 
 _log = logging.getLogger("databuddy")
@@ -21,7 +21,16 @@ IGNORED_LOGGERS = frozenset({"databuddy", "opentelemetry", "requests", "urllib3"
 
 DEFAULT_RECORD_FIELDS = ("message", "logger", "level", "exception")
 
-_HANDLER_OPTIONS = ("client", "level", "record_fields", "close_timeout")
+#: The handler's own options, then those of the client it builds.
+_OPTIONS = (
+    "client",
+    "level",
+    "record_fields",
+    "close_timeout",
+    *config.FIELDS,
+    "logger",
+    "middleware",
+)
 
 #: ``levelname`` → the ``log_level`` property, for the standard levels.
 _LEVEL_NAMES = {name: name.lower() for name in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")}
@@ -107,7 +116,7 @@ class DatabuddyHandler(logging.Handler):
                     "(in dictConfig, name it as 'ext://module.attribute')"
                 )
         else:
-            _check_client_options(client_options)
+            config.check_names(client_options, _OPTIONS, "DatabuddyHandler")
             client = Databuddy(**client_options)
         super().__init__(level)
         self._client = client
@@ -277,14 +286,3 @@ class DatabuddyHandler(logging.Handler):
             self._client.flush(timeout=self._close_timeout)
         finally:
             self._flushing.release()
-
-
-def _check_client_options(options: Mapping[str, Any]) -> None:
-    known = inspect.signature(Databuddy).parameters
-    unknown = sorted(set(options) - set(known))
-    if unknown:
-        raise TypeError(
-            f"DatabuddyHandler got unexpected option(s) {', '.join(unknown)}; it takes "
-            f"{', '.join(_HANDLER_OPTIONS)} or the Databuddy client's options "
-            f"({', '.join(known)})"
-        )

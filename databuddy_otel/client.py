@@ -10,8 +10,10 @@ construction.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
+
+from typing_extensions import Unpack
 
 from databuddy_otel._event.enrichment import Enricher, MiddlewareFailed, check_middleware
 from databuddy_otel._event.event import (
@@ -38,9 +40,7 @@ from databuddy_otel.models import (
     CustomEventInput,
     EventResponse,
     Stats,
-    Transport,
     Undelivered,
-    Verify,
 )
 
 # EventResponse((...)) without the NamedTuple's Python-level __new__: a hot-path saving.
@@ -119,38 +119,11 @@ class Databuddy:
     def __init__(
         self,
         *,
-        client_id: str | None = None,
-        api_key: str | None = None,
-        api_url: str | None = None,
-        protocol: str = "track",
-        website_id: str | None = None,
-        namespace: str | None = None,
-        source: str | None = None,
-        debug: bool | None = None,
         logger: logging.Logger | logging.LoggerAdapter[Any] | sdk_log.Log | None = None,
-        enable_batching: bool = True,
-        batch_size: int = 10,
-        batch_timeout: float = 2000,
-        max_queue_size: int = 1000,
-        max_concurrent_requests: int = config.DEFAULT_MAX_CONCURRENT_REQUESTS,
-        enable_deduplication: bool = True,
-        max_deduplication_cache_size: int = 10_000,
         middleware: Iterable[config.Middleware] | None = None,
-        timeout: float | None = None,
-        retry_deadline: float | None = None,
-        disabled: bool = False,
-        on_queue_full: str = "block",
-        on_undelivered: Callable[[list[Undelivered]], None] | None = None,
-        shutdown_timeout: float = 5.0,
-        spool_dir: str | None = None,
-        spool_max_bytes: int = config.DEFAULT_SPOOL_MAX_BYTES,
-        spool_fsync: str = "interval",
-        verify: Verify = True,
-        transport: Transport | None = None,
+        **options: Unpack[config.ClientOptions],
     ) -> None:
-        # Every argument but these two is a setting that config.resolve checks.
-        options = {k: v for k, v in locals().items() if k not in ("self", "logger", "middleware")}
-        settings = config.resolve(**options)
+        settings = config.resolve(options)
         self.settings = settings
         self._log = sdk_log.resolve(logger, settings.debug)
         self._protocol = settings.wire_protocol

@@ -32,6 +32,7 @@ from typing_extensions import Unpack
 
 from databuddy_otel._doors import outlet
 from databuddy_otel._doors.otel_events import INHERITED, TRACK, log_event, log_event_name
+from databuddy_otel._runtime import config
 
 try:  # opentelemetry-sdk 1.39 and later
     from opentelemetry.sdk._logs import ReadableLogRecord, ReadWriteLogRecord
@@ -68,7 +69,7 @@ class DatabuddyLogExporter(outlet.OutletExporter, LogRecordExporter):
         client: Databuddy | None = None,
         *,
         include_trace_ids: bool = True,
-        **options: Unpack[outlet.ConnectionOptions],
+        **options: Unpack[config.ConnectionOptions],
     ) -> None:
         super().__init__(client, include_trace_ids=include_trace_ids, **options)
         self._warned_unnamed = False

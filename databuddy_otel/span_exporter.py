@@ -36,6 +36,7 @@ from typing_extensions import Unpack
 
 from databuddy_otel._doors import outlet
 from databuddy_otel._doors.otel_events import INHERITED, span_events
+from databuddy_otel._runtime import config
 
 if TYPE_CHECKING:
     from databuddy_otel.client import Databuddy
@@ -66,7 +67,7 @@ class DatabuddySpanExporter(outlet.OutletExporter, SpanExporter):
         client: Databuddy | None = None,
         *,
         include_trace_ids: bool = True,
-        **options: Unpack[outlet.ConnectionOptions],
+        **options: Unpack[config.ConnectionOptions],
     ) -> None:
         super().__init__(client, include_trace_ids=include_trace_ids, **options)
 

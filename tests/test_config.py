@@ -224,3 +224,39 @@ def test_a_bad_seconds_variable_is_an_error_naming_it(
     monkeypatch.setenv("DATABUDDY_RETRY_DEADLINE", value)
     with pytest.raises(ValueError, match="DATABUDDY_RETRY_DEADLINE"):
         Databuddy(client_id="x")
+
+
+def test_typed_options_are_the_settings_fields() -> None:
+    """The keyword types of the client and the exporters name exactly the settings' fields."""
+    from databuddy_otel._runtime import config
+
+    assert set(config.ClientOptions.__annotations__) == set(config.FIELDS)
+    assert set(config.ConnectionOptions.__annotations__) < set(config.FIELDS)
+    defaults = Databuddy(client_id="x", disabled=True).settings
+    for name in ("batch_size", "max_queue_size", "timeout", "retry_deadline", "spool_fsync"):
+        assert getattr(defaults, name) == getattr(config.DEFAULTS, name), name
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "hint"),
+    [
+        ({"clientId": "x"}, "clientId (did you mean client_id?)"),
+        ({"apiUrl": "http://x"}, "apiUrl (did you mean api_url?)"),
+        ({"batch_sise": 5}, "batch_sise (did you mean batch_size?)"),
+    ],
+)
+def test_unknown_options_name_the_closest(kwargs: dict[str, object], hint: str) -> None:
+    """A camelCase or misspelt option is a TypeError that names the option meant."""
+    with pytest.raises(TypeError) as caught:
+        Databuddy(**kwargs)  # type: ignore[arg-type]
+    assert hint in str(caught.value)
+    with pytest.raises(TypeError, match=f"{next(iter(kwargs))}.*client_id"):
+        DatabuddySpanExporter(**kwargs)  # type: ignore[arg-type]
+
+
+def test_none_means_the_default_or_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An option passed as None is left out: the variable fills it, else the default."""
+    monkeypatch.setenv("DATABUDDY_TIMEOUT", "4")
+    client = Databuddy(client_id="x", disabled=True, timeout=None, batch_size=None)
+    assert client.settings.timeout == 4.0
+    assert client.settings.batch_size == 10

@@ -23,10 +23,8 @@ from __future__ import annotations
 import abc
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Optional, Union
-
-from typing_extensions import TypedDict
 
 from databuddy_otel._event.event import InvalidEvent, Prepared, serialize
 from databuddy_otel._queue.ledger import Ledger
@@ -40,9 +38,7 @@ from databuddy_otel.models import (
     INVALID,
     REJECTED,
     Stats,
-    Transport,
     Undelivered,
-    Verify,
 )
 
 if TYPE_CHECKING:
@@ -187,44 +183,20 @@ class DirectOutlet:
 Outlet = Union[ClientOutlet, DirectOutlet]
 
 
-class ConnectionOptions(TypedDict, total=False):
-    """The client settings an exporter takes (each falls back to ``DATABUDDY_*``)."""
-
-    client_id: Optional[str]
-    api_key: Optional[str]
-    api_url: Optional[str]
-    protocol: Optional[str]
-    website_id: Optional[str]
-    namespace: Optional[str]
-    source: Optional[str]
-    debug: Optional[bool]
-    timeout: Optional[float]
-    retry_deadline: Optional[float]
-    enable_deduplication: Optional[bool]
-    max_deduplication_cache_size: Optional[int]
-    disabled: Optional[bool]
-    on_undelivered: Optional[Callable[[list[Undelivered]], None]]
-    verify: Optional[Verify]
-    transport: Optional[Transport]
-
-
 def build(client: Databuddy | None, options: Mapping[str, Any], owner: str) -> Outlet:
     """An outlet for an exporter's constructor: a client or settings, not both."""
-    unknown = sorted(set(options) - set(ConnectionOptions.__annotations__))
-    if unknown:
-        raise TypeError(
-            f"{owner} got unexpected option(s) {', '.join(unknown)}; it takes a client, "
-            f"include_trace_ids= or {', '.join(ConnectionOptions.__annotations__)}"
-        )
     given = {key: value for key, value in options.items() if value is not None}
     if client is not None:
+        config.check_names(options, config.ConnectionOptions.__annotations__, owner)
         if given:
             raise ValueError(
                 f"pass a client or connection settings ({', '.join(sorted(given))}), not both: "
                 "an exporter built with a client uses that client's settings"
             )
         return ClientOutlet(client)
-    return DirectOutlet(config.resolve(**given))
+    return DirectOutlet(
+        config.resolve(options, owner=owner, allowed=config.ConnectionOptions.__annotations__)
+    )
 
 
 class OutletExporter(abc.ABC):

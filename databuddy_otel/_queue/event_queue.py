@@ -96,7 +96,7 @@ class EventQueue:
         self._batch: BatchQueue[Queued] = BatchQueue(
             self._senders.put,
             batch_size=settings.batch_size if batching else 1,
-            delay_ms=settings.batch_timeout_ms if batching else 1,
+            delay_ms=settings.batch_timeout if batching else 1,
             max_size=settings.max_queue_size,
         )
         self._put = self._batch.put

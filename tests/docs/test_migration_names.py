@@ -11,11 +11,12 @@ from typing import Any
 import databuddy_otel
 from databuddy_otel import Databuddy, lifecycle, web
 from databuddy_otel._event.event import KEYWORD_FIELDS
+from databuddy_otel._runtime import config
 from tests.docs.doc_runner import ROOT
 
 PAGE = ROOT / "docs" / "migration-from-node.md"
 CONFIG_SOURCE = (ROOT / "databuddy_otel" / "_runtime" / "config.py").read_text(encoding="utf-8")
-OPTIONS = set(inspect.signature(Databuddy).parameters)
+OPTIONS = {*config.FIELDS, "logger", "middleware"}
 NAMESPACES: tuple[Any, ...] = (databuddy_otel, web, lifecycle)
 #: Placeholders the tables use for the reader's own values.
 PLACEHOLDERS = {"event", "events", "props", "fn", "response", "log", "client"}
