@@ -30,6 +30,7 @@ from databuddy_otel._queue.event_queue import CLOSED_MESSAGE, EventQueue
 from databuddy_otel._queue.ledger import Ledger
 from databuddy_otel._queue.settlement import CLOSED_WARNING
 from databuddy_otel._runtime import config, exit_hooks, sdk_log
+from databuddy_otel._runtime.state import State
 from databuddy_otel._runtime.thread_roles import in_event_loop
 from databuddy_otel.models import (
     INVALID,
@@ -45,6 +46,7 @@ from databuddy_otel.models import (
 
 # EventResponse((...)) without the NamedTuple's Python-level __new__: a hot-path saving.
 _response = tuple.__new__
+_OPEN = State.OPEN
 
 
 class Databuddy:
@@ -135,7 +137,7 @@ class Databuddy:
             dedup_size=settings.max_deduplication_cache_size,
             on_undelivered=settings.on_undelivered,
         )
-        self._closed = False
+        self._state = State.OPEN  # this object's alone; the queue keeps its own
         self._warned_closed = False
         self._warned_session = False
         self._queue: EventQueue | None = None
@@ -201,7 +203,7 @@ class Databuddy:
         return self._log
 
     def _track(self, data: dict[str, Any], wait: bool = True) -> EventResponse:
-        if self._closed:
+        if self._state is not _OPEN:
             return self._refuse_closed(data)
         prepared = self._prepare(data)
         if isinstance(prepared, EventResponse):
@@ -292,7 +294,7 @@ class Databuddy:
             items = batch_items(events)
         except InvalidEvent as exc:
             return BatchEventResponse(False, error=str(exc))
-        if self._closed:
+        if self._state is not _OPEN:
             return BatchEventResponse(False, error=CLOSED_MESSAGE)
         slots: list[EventResponse | Prepared] = []
         for item in items:
@@ -359,15 +361,18 @@ class Databuddy:
         spool they stay there for the next start). A request already in flight
         may add up to one second.
         """
-        self._closed = True
+        if self._state is _OPEN:
+            self._state = State.CLOSING
         queue = self._queue
-        if queue is None:
-            return BatchEventResponse(True, 0, [])
         try:
+            if queue is None:
+                return BatchEventResponse(True, 0, [])
             return queue.close(self.settings.shutdown_timeout if timeout is None else timeout)
         except Exception as exc:
             self._log.exception("Databuddy shutdown() failed")
             return BatchEventResponse(False, 0, [], f"internal error: {type(exc).__name__}")
+        finally:
+            self._state = State.CLOSED
 
     close = shutdown
 

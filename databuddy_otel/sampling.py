@@ -43,6 +43,7 @@ from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
 
 from databuddy_otel._doors.otel_events import span_events
+from databuddy_otel._runtime.state import State
 from databuddy_otel.client import Databuddy
 from databuddy_otel.span_exporter import DatabuddyBaggageProcessor
 
@@ -113,7 +114,7 @@ class DatabuddySpanProcessor(DatabuddyBaggageProcessor):
         self._owns_client = client is None
         self._trace_ids = include_trace_ids
         self._copy_baggage = copy_baggage
-        self._shut_down = False
+        self._state = State.OPEN
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         """Copy Databuddy ids from the baggage onto the span (unless ``copy_baggage=False``)."""
@@ -122,7 +123,7 @@ class DatabuddySpanProcessor(DatabuddyBaggageProcessor):
 
     def on_end(self, span: ReadableSpan) -> None:
         """Track each tagged event of the ended span through the client; never raises."""
-        if not span.events or self._shut_down:
+        if not span.events or self._state is not State.OPEN:
             return
         try:
             for event in span_events(span, trace_ids=self._trace_ids):
@@ -136,8 +137,8 @@ class DatabuddySpanProcessor(DatabuddyBaggageProcessor):
 
     def shutdown(self) -> None:
         """Stop tracking; shut the client down if this processor built it. Idempotent."""
-        if self._shut_down:
+        if self._state is not State.OPEN:
             return
-        self._shut_down = True
+        self._state = State.CLOSED
         if self._owns_client:
             self._client.shutdown()

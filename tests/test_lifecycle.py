@@ -136,3 +136,24 @@ def test_full_queue_never_blocks_the_event_loop(server: DevServer, make_client: 
     assert slowest < 0.2
     assert refused >= 1
     assert client.stats().undelivered["queue_full"] == refused
+
+
+def test_a_client_goes_open_closing_closed(server: DevServer, make_client: MakeClient) -> None:
+    """While shutdown() delivers, the client refuses new events; afterwards all is closed."""
+    import threading
+
+    from databuddy_otel._runtime.state import State
+
+    client = make_client(batch_size=1)
+    assert client._state is State.OPEN and client._queue is not None
+    server.delay_next(1, seconds=0.5)
+    client.track(name="held")
+    stopping = threading.Thread(target=client.shutdown, args=(3,))
+    stopping.start()
+    time.sleep(0.2)
+    assert client._state is State.CLOSING
+    refused = client.track(name="too_late")
+    assert not refused.success and "shut down" in str(refused.error)
+    stopping.join()
+    assert client._state is State.CLOSED and client._queue.state is State.CLOSED
+    assert [e["name"] for e in server.events()] == ["held"]

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 from databuddy_otel._event.event import InvalidEvent, Prepared, serialize
 from databuddy_otel._queue.ledger import Ledger
 from databuddy_otel._runtime import config, sdk_log
+from databuddy_otel._runtime.state import State
 from databuddy_otel._runtime.thread_roles import sending
 from databuddy_otel._wire.delivery import build_delivery
 from databuddy_otel._wire.failure import Failure
@@ -217,7 +218,7 @@ class OutletExporter(abc.ABC):
     ) -> None:
         self._outlet: Outlet = build(client, options, type(self).__name__)
         self._trace_ids = include_trace_ids
-        self._shut_down = False
+        self._state = State.OPEN
 
     @abc.abstractmethod
     def _events(self, batch: Sequence[Any]) -> list[dict[str, Any]]:
@@ -225,7 +226,7 @@ class OutletExporter(abc.ABC):
 
     def _export(self, batch: Sequence[Any]) -> bool:
         """Hand the events of ``batch`` on; ``True`` when every one was taken."""
-        if self._shut_down:
+        if self._state is not State.OPEN:
             return False
         outlet = self._outlet
         try:
@@ -253,9 +254,9 @@ class OutletExporter(abc.ABC):
         """Stop taking batches. Standalone: interrupt retries and close the transport.
         With a client: nothing more (the client's queue keeps what it holds, and the
         client flushes at exit or on its own ``shutdown()``)."""
-        if self._shut_down:
+        if self._state is not State.OPEN:
             return
-        self._shut_down = True
+        self._state = State.CLOSED  # nothing of its own to deliver: no closing step
         try:
             self._outlet.close()
         except Exception:

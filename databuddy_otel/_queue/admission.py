@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NamedTuple, Optional
 
+from databuddy_otel._runtime.state import State
 from databuddy_otel._wire.failure import Failure
 
 if TYPE_CHECKING:
@@ -53,7 +54,8 @@ class SpoolFull(Exception):
 class Room:
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self.closed = False
+        #: written under the lock, by :meth:`close` and :meth:`finish` only
+        self.state = State.OPEN
         self.epoch = 0
         self.reset()
 
@@ -67,13 +69,18 @@ class Room:
         self.older: dict[int, int] = {}
 
     @property
+    def closed(self) -> bool:
+        """No more events are admitted."""
+        return self.state is not State.OPEN
+
+    @property
     def free(self) -> int:
         return 0 if self.closed else max(0, self.capacity - self.pending)
 
     def admit(self, epoch: int | None = None) -> int | None:
         """Under the lock: count one event if there is room; the epoch it enters in
         (the current one unless ``epoch`` is given), or ``None`` when full or closed."""
-        if self.closed or self.pending >= self.capacity:
+        if self.state is not State.OPEN or self.pending >= self.capacity:
             return None
         self.pending += 1
         if epoch is None or epoch == self.epoch:
@@ -144,6 +151,14 @@ class Room:
             self.changed.wait(seconds)
 
     def close(self) -> None:
+        """Admit nothing more; what is in goes on being delivered."""
         with self.lock:
-            self.closed = True
+            if self.state is State.OPEN:
+                self.state = State.CLOSING
+            self.changed.notify_all()
+
+    def finish(self) -> None:
+        """Everything admitted is settled or abandoned."""
+        with self.lock:
+            self.state = State.CLOSED
             self.changed.notify_all()

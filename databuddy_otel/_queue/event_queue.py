@@ -35,6 +35,7 @@ from databuddy_otel._queue.settlement import Settlement
 from databuddy_otel._runtime import exit_hooks
 from databuddy_otel._runtime.config import Settings
 from databuddy_otel._runtime.sdk_log import Log
+from databuddy_otel._runtime.state import State
 from databuddy_otel._runtime.thread_roles import is_worker, may_wait
 from databuddy_otel._wire.delivery import (
     OUTAGE_GRACE,
@@ -371,6 +372,7 @@ class EventQueue:
         finally:
             self._room.close()
             self._ledger.stop_collecting(collector)
+            self._room.finish()
             self.delivery.stop()
             self.delivery.transport.close()
             kept = 0 if self._spool is None else self._spool.close()
@@ -394,6 +396,10 @@ class EventQueue:
             return summary
         error = f"shut down with {lost} queued event(s) undelivered" if lost else summary.error
         return BatchEventResponse(False, summary.processed, summary.results, error)
+
+    @property
+    def state(self) -> State:
+        return self._room.state
 
     @property
     def closed(self) -> bool:

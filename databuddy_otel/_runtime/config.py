@@ -224,8 +224,7 @@ def check_names(options: Mapping[str, Any], allowed: Any, owner: str) -> None:
         close = [snake] if snake in allowed else difflib.get_close_matches(name, list(allowed), 1)
         hints.append(f"{name} (did you mean {close[0]}?)" if close else name)
     raise TypeError(
-        f"{owner} got unexpected option(s) {', '.join(hints)}; "
-        f"its options are {', '.join(allowed)}"
+        f"{owner} got unexpected option(s) {', '.join(hints)}; its options are {', '.join(allowed)}"
     )
 
 
