@@ -17,13 +17,15 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, NamedTuple, Optional
+from typing import NamedTuple, Optional
 
 from databuddy_otel._runtime.state import State
 from databuddy_otel._wire.failure import Failure
 
-if TYPE_CHECKING:
-    from databuddy_otel._spool.spool import SpoolRef
+#: Where one event lives in the spool: its segment's number times 2**32, plus its
+#: index there. An int, so a queued event stays a tuple of atoms, which the cyclic
+#: garbage collector stops tracking (100,000 queued events cost it nothing).
+SpoolRef = int
 
 #: The epoch of events taken back from the spool.
 SPOOLED_EPOCH = -1

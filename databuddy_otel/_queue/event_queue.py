@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from databuddy_otel._event.event import Prepared
-from databuddy_otel._queue.admission import SPOOLED_EPOCH, Queued, Room, SpoolFull
+from databuddy_otel._queue.admission import SPOOLED_EPOCH, Queued, Room, SpoolFull, SpoolRef
 from databuddy_otel._queue.ledger import Ledger
 from databuddy_otel._queue.otel_batch import BatchQueue
 from databuddy_otel._queue.senders import Errors, Senders
@@ -54,7 +54,7 @@ from databuddy_otel.models import (
 )
 
 if TYPE_CHECKING:
-    from databuddy_otel._spool.spool import Spool, SpoolRef
+    from databuddy_otel._spool.spool import Spool
 
 CLOSED_MESSAGE = "client is shut down"
 

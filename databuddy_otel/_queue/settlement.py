@@ -32,8 +32,8 @@ from databuddy_otel.models import (
 )
 
 if TYPE_CHECKING:
-    from databuddy_otel._queue.admission import Queued
-    from databuddy_otel._spool.spool import Spool, SpoolRef
+    from databuddy_otel._queue.admission import Queued, SpoolRef
+    from databuddy_otel._spool.spool import Spool
 
 #: Appended to the message of an event that waits in the spool for another attempt.
 SPOOLED_NOTE = " (kept in the spool; it will be sent again)"

@@ -22,17 +22,24 @@ directory; a forked child starts segments of its own. POSIX only (``flock``).
 Bounded by ``spool_max_bytes`` per process: past it, new events are refused as
 ``spool_full``. A spool that cannot be written warns once and the client goes on
 in memory, counting the events it could not spool.
+
+The spool's parts: :mod:`~databuddy_otel._spool.spool_writer` (the segments this
+process writes: appending, acknowledging, the budget), this module (the spool
+thread: taking events back, making the next segment ahead, taking over dead
+processes' files), :mod:`~databuddy_otel._spool.spool_segment` (one file's
+bookkeeping) and :mod:`~databuddy_otel._spool.spool_format` (files, locks, records).
+The spool sees the queue only as an :class:`Intake`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 import time
-from typing import TYPE_CHECKING
 
-from databuddy_otel._queue.admission import SpoolFull
+from typing_extensions import Protocol
+
+from databuddy_otel._queue.admission import SpoolRef
 from databuddy_otel._queue.ledger import Ledger
 from databuddy_otel._runtime.config import Settings
 from databuddy_otel._runtime.quiet_threads import quiet_start
@@ -40,228 +47,44 @@ from databuddy_otel._runtime.sdk_log import Log
 from databuddy_otel._runtime.thread_roles import mark_worker
 from databuddy_otel._spool import spool_format as fmt
 from databuddy_otel._spool.spool_segment import Segment, Unreadable, take_over
-from databuddy_otel._wire.failure import Failure
-from databuddy_otel.models import SPOOL_CORRUPT, SPOOL_FULL, Undelivered
+from databuddy_otel._spool.spool_writer import _INDEX, SpoolWriter
+from databuddy_otel.models import SPOOL_CORRUPT, Undelivered
 
-if TYPE_CHECKING:
-    from databuddy_otel._queue.event_queue import EventQueue
-
-#: Seconds between attempts to write a spool that could not be written.
-RETRY_BROKEN = 30.0
 #: Seconds between looks for segments of dead processes.
 RESCAN = 30.0
 #: Seconds between probes (events taken back) while the server is unreachable.
 PROBE = 5.0
 
-#: Where one event lives in the spool: its segment's number times 2**32, plus its
-#: index there. An int, so a queued event stays a tuple of atoms, which the cyclic
-#: garbage collector stops tracking (100,000 queued events cost it nothing).
-SpoolRef = int
-_INDEX = 0xFFFFFFFF
+
+class Intake(Protocol):
+    """What the spool needs of the queue it feeds."""
+
+    def offer_spooled(
+        self, body: str, name: str, event_id: str, caller_id: bool, ref: SpoolRef
+    ) -> bool:
+        """Take back one waiting event if there is room now; never waits."""
+
+    def room(self) -> int:
+        """Events the memory queue can take now."""
+
+    def server_down(self) -> bool:
+        """The server is unreachable: take events back slowly."""
 
 
-class Spool:
+class Spool(SpoolWriter):
+    """A process's spool: its segments, and the thread that feeds their events back."""
+
     def __init__(self, settings: Settings, *, ledger: Ledger, log: Log) -> None:
-        assert settings.spool_dir is not None
-        self.directory = os.path.abspath(settings.spool_dir)
-        self.max_bytes = settings.spool_max_bytes
-        self.fsync = settings.spool_fsync
-        self.segment_bytes = min(4 << 20, max(64 << 10, self.max_bytes // 8))
-        self.dest = fmt.destination(
-            settings.protocol, settings.api_url, settings.client_id, settings.api_key
-        )
-        self.unspooled = 0
-        self._protocol = settings.wire_protocol
-        self._ledger = ledger
-        self._log = log
-        self._queue: EventQueue | None = None
-        self._init_state()
-
-    def _init_state(self) -> None:
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        #: every segment this process holds, by number (oldest first)
-        self._numbered: dict[int, Segment] = {}
-        self._next_number = 1
-        self._active: Segment | None = None
-        self._bytes = 0
-        #: events waiting on disk only, in every segment
-        self.waiting = 0
-        self._broken_until = 0.0
-        self._warned = False
-        self._closed = False
+        self._intake: Intake | None = None
         self._thread: threading.Thread | None = None
-        self._pid = os.getpid()
-        #: names of files that look like ours but cannot be read as ours
-        self._skipped: set[str] = set()
+        super().__init__(settings, ledger=ledger, log=log)
 
-    # -- writing (caller threads) ------------------------------------------
-    def append(self, body: str, event_id: str, caller_id: bool) -> SpoolRef | None:
-        """Write one event ahead: its reference, or ``None`` when the spool cannot be
-        written (the event then lives in memory only). Raises ``SpoolFull``."""
-        with self._lock:
-            segment = self._active
-            if segment is not None and segment.map is not None:  # the hot path
-                index = segment.count
-                line = fmt.event_line(index, caller_id, body)
-                start = segment.size
-                end = start + len(line)
-                if end <= segment.capacity and self.fsync != "always":
-                    segment.map[start:end] = line
-                    segment.size = end
-                    segment.count = index + 1
-                    return segment.number << 32 | index
-            return self._append_slow(body, caller_id)
-
-    def _append_slow(self, body: str, caller_id: bool) -> SpoolRef | None:
-        """Under the lock: a new segment, a segment written with ``write()``, an fsync."""
-        for _ in range(2):  # the active segment, or else a new one
-            segment = self._active
-            if segment is None or segment.size >= self.segment_bytes:
-                segment = self._new_segment(len(body))
-                if segment is None:
-                    self.unspooled += 1
-                    return None
-            index = segment.count
-            line = fmt.event_line(index, caller_id, body)
-            before = segment.footprint
-            try:
-                if not segment.write(line):
-                    self._retire(segment)  # its reserved space is used up
-                    continue
-                if self.fsync == "always":
-                    os.fsync(segment.fd)
-            except OSError as exc:
-                self._broken(exc)
-                self._retire(segment)
-                self.unspooled += 1
-                return None
-            self._bytes += segment.footprint - before
-            segment.count = index + 1
-            return segment.number << 32 | index
-        self.unspooled += 1
-        return None
-
-    def _new_segment(self, need: int) -> Segment | None:
-        """Under the lock: open the next segment; ``None`` while the directory is unwritable.
-
-        Raises ``SpoolFull`` when ``spool_max_bytes`` leaves no room for it.
-        """
-        if self._closed or time.monotonic() < self._broken_until:
-            return None
-        if self._active is not None:
-            self._retire(self._active)
-        capacity = min(self.segment_bytes, self.max_bytes - self._bytes)
-        if capacity < need + 1024:
-            message = f"spool full ({self.max_bytes} bytes in {self.directory})"
-            raise SpoolFull(Failure(SPOOL_FULL, message))
-        try:
-            fmt.make_directory(self.directory)
-            path, fd, header, reserved = self._create(capacity)
-            if self.fsync != "never":
-                fmt.sync_directory(self.directory)
-            segment = Segment(path, fd, size=header, capacity=reserved)
-        except OSError as exc:
-            self._broken(exc)
-            return None
-        if self._warned and self._broken_until:
-            self._log.warning("Databuddy spool %s is writable again", self.directory)
-        self._broken_until = 0.0
-        segment.active = True
-        self._add(segment)
-        self._active = segment
-        self._bytes += segment.footprint
+    def _opened(self) -> None:
+        super()._opened()
         self._start_thread()
-        return segment
-
-    def _create(self, capacity: int) -> tuple[str, int, int, int]:
-        """A new segment file; tried again when its temporary file vanished under it
-        (another program cleaning the directory)."""
-        for _ in range(2):
-            try:
-                return fmt.create(self.directory, self.dest, capacity)
-            except FileNotFoundError:
-                continue
-        return fmt.create(self.directory, self.dest, capacity)
-
-    def _add(self, segment: Segment) -> None:
-        """Under the lock: hold ``segment`` under a number of its own."""
-        segment.number = self._next_number
-        self._next_number += 1
-        self._numbered[segment.number] = segment
-
-    def _broken(self, exc: OSError) -> None:
-        self._broken_until = time.monotonic() + RETRY_BROKEN
-        if not self._warned:
-            self._warned = True
-            self._log.warning(
-                "Databuddy cannot write its spool in %s (%s); events are kept in memory only "
-                "until it can",
-                self.directory,
-                exc,
-            )
-
-    def _retire(self, segment: Segment) -> None:
-        """Under the lock: stop appending to ``segment``; delete it if nothing waits in it."""
-        segment.active = False
-        if self._active is segment:
-            self._active = None
-        if segment.unacked == 0:
-            self._remove(segment)
-
-    def _remove(self, segment: Segment) -> None:
-        with contextlib.suppress(OSError):
-            os.unlink(segment.path)
-        self._forget(segment)
-
-    def _forget(self, segment: Segment) -> None:
-        segment.close()  # lets go of the lock
-        if self._numbered.pop(segment.number, None) is not None:
-            self._bytes -= segment.footprint
-            self.waiting -= len(segment.waiting)
-
-    # -- settling (sender threads) -----------------------------------------
-    def ack(self, refs: list[SpoolRef]) -> None:
-        """These events are settled: never send them again."""
-        if not refs:
-            return
-        with self._lock:
-            for number, indices in _by_segment(refs).items():
-                segment = self._numbered.get(number)
-                if segment is None:
-                    continue
-                fresh = segment.acknowledge_all(indices)
-                if not fresh:
-                    continue
-                if segment.unacked == 0 and not segment.active:
-                    self._remove(segment)
-                    continue
-                line = fmt.ack_line(fresh)
-                before = segment.footprint
-                try:
-                    if not segment.write(line):
-                        segment.grow(len(line))
-                        segment.write(line)
-                except OSError:
-                    continue  # at worst these events are sent again after a crash
-                self._bytes += segment.footprint - before
-
-    def defer(self, refs: list[SpoolRef]) -> None:
-        """These events leave memory unsettled: they wait on disk for a later attempt."""
-        with self._lock:
-            for ref in refs:
-                segment, index = self._numbered.get(ref >> 32), ref & _INDEX
-                if segment is None or index in segment.waiting or segment.is_acked(index):
-                    continue
-                segment.waiting.add(index)
-                self.waiting += 1
-
-    def wake(self) -> None:
-        """Room freed up in the queue: the spool thread may take waiting events back."""
-        self._wake.set()
 
     # -- taking events back ------------------------------------------------
-    def feed(self, queue: EventQueue, *, limit: int) -> int:
+    def feed(self, queue: Intake, *, limit: int) -> int:
         """Offer up to ``limit`` waiting events to ``queue``, oldest first; how many it took."""
         chosen: list[tuple[Segment, list[int], int, int]] = []
         with self._lock:
@@ -308,14 +131,14 @@ class Spool:
         return taken
 
     # -- the spool thread --------------------------------------------------
-    def start(self, queue: EventQueue) -> None:
+    def start(self, queue: Intake) -> None:
         """Take over what dead processes left, then start the spool thread."""
-        self._queue = queue
+        self._intake = queue
         self.adopt()
         self._start_thread()
 
     def _start_thread(self) -> None:
-        if self._thread is not None or self._queue is None or self._closed:
+        if self._thread is not None or self._intake is None or self._closed:
             return
         try:
             self._thread = threading.Thread(target=self._run, name="databuddy-spool", daemon=True)
@@ -326,7 +149,7 @@ class Spool:
 
     def _run(self) -> None:
         mark_worker()
-        queue = self._queue
+        queue = self._intake
         assert queue is not None
         next_scan = time.monotonic() + RESCAN
         next_sync = next_probe = 0.0
@@ -338,6 +161,7 @@ class Spool:
                 if self.fsync == "interval" and now >= next_sync:
                     next_sync = now + 1.0
                     self.sync()
+                self.make_spare()
                 if now >= next_scan:
                     next_scan = now + RESCAN
                     self.adopt()
@@ -350,14 +174,6 @@ class Spool:
                         self.feed(queue, limit=min(room, 100))
             except Exception:
                 self._log.exception("Databuddy spool thread failed; retrying")
-
-    def sync(self) -> None:
-        """fsync every segment (cheap for one with nothing new to write back)."""
-        with self._lock:
-            held = list(self._numbered.values())
-        for segment in held:
-            with contextlib.suppress(OSError):
-                os.fsync(segment.fd)
 
     # -- taking over -------------------------------------------------------
     def adopt(self) -> None:
@@ -422,43 +238,10 @@ class Spool:
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(2.0)
-        if self.fsync != "never":
-            self.sync()
-        kept = 0
-        with self._lock:
-            for segment in list(self._numbered.values()):
-                if segment.unacked == 0:
-                    self._remove(segment)
-                else:
-                    kept += segment.unacked
-                    self._forget(segment)
-            self._active = None
-        return kept
-
-    def release_settled(self) -> None:
-        """Delete the file being written if every event in it is settled (the others go
-        as soon as they are): for a process about to end without :meth:`close`, such as
-        a uvicorn worker that dies by the re-raised SIGTERM, so that it leaves no empty
-        file behind. An event appended later opens a new file."""
-        with self._lock:
-            active = self._active
-            if active is not None and active.unacked == 0:
-                self._retire(active)
+        return super().close()
 
     def after_fork(self) -> None:
-        """A forked child lets go of the parent's files and starts segments of its own."""
-        inherited, closed = list(self._numbered.values()), self._closed
-        self._init_state()
-        self._closed = closed
-        for segment in inherited:
-            segment.close()  # the parent's descriptor keeps its lock
-
-
-def _by_segment(refs: list[SpoolRef]) -> dict[int, list[int]]:
-    numbers = {ref >> 32 for ref in refs}
-    if len(numbers) == 1:  # the usual case: one chunk, one segment
-        return {numbers.pop(): [ref & _INDEX for ref in refs]}
-    grouped: dict[int, list[int]] = {}
-    for ref in refs:
-        grouped.setdefault(ref >> 32, []).append(ref & _INDEX)
-    return grouped
+        """A forked child lets go of the parent's files; its thread starts with its first
+        segment."""
+        super().after_fork()
+        self._thread = None
