@@ -25,8 +25,9 @@ that reaches both :class:`~databuddy_logging.structlog.DatabuddyProcessor` and
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from typing import Any
 
 PROPS_KEY = "db_props"
@@ -89,6 +90,35 @@ def record_fields(value: Iterable[str] | None, argument: str = "record_fields") 
             f"choose from {', '.join(RECORD_FIELDS)} (or None for none)"
         )
     return names
+
+
+#: ``levelname`` → the ``log_level`` property, for the standard levels (no ``lower()``).
+_LEVELS = {name: name.lower() for name in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")}
+
+
+def record_props(
+    wanted: frozenset[str],
+    *,
+    logger: object = None,
+    level: object = None,
+    exc_info: Any = None,
+    message: Callable[[], str] | None = None,
+) -> dict[str, Any]:
+    """The record fields of :data:`RECORD_FIELDS` that ``wanted`` names, from what a
+    front door knows of its record (``None``: not known). ``message`` is called only
+    when wanted; a message that cannot be formatted is left out."""
+    props: dict[str, Any] = {}
+    if message is not None and "message" in wanted:
+        # A bad format string is the text handlers' to report; the event still goes.
+        with contextlib.suppress(Exception):
+            props["log_message"] = message()
+    if isinstance(logger, str) and "logger" in wanted:
+        props["log_logger"] = logger
+    if isinstance(level, str) and "level" in wanted:
+        props["log_level"] = _LEVELS.get(level) or level.lower()
+    if exc_info and "exception" in wanted:
+        props.update(exception_fields(exc_info))
+    return props
 
 
 def track_kwargs(

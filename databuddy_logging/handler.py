@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 from collections.abc import Iterable, Mapping
@@ -31,9 +30,6 @@ _OPTIONS = (
     "logger",
     "middleware",
 )
-
-#: ``levelname`` → the ``log_level`` property, for the standard levels.
-_LEVEL_NAMES = {name: name.lower() for name in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")}
 
 
 class DatabuddyHandler(logging.Handler):
@@ -122,10 +118,6 @@ class DatabuddyHandler(logging.Handler):
         self._client = client
         self._owns_client = owns_client
         self._record_fields = fields
-        self._want_message = "message" in fields
-        self._want_logger = "logger" in fields
-        self._want_level = "level" in fields
-        self._want_exception = "exception" in fields
         self._close_timeout = float(close_timeout)
         self._inside = threading.local()
         self._ignored: dict[str, bool] = {}  # logger name -> one of IGNORED_LOGGERS
@@ -219,20 +211,13 @@ class DatabuddyHandler(logging.Handler):
         """The event's name, the record fields it carries, and its timestamp."""
         structlog_dict = tags is not record.__dict__
         name = tags.get("event") if structlog_dict else record.msg
-        extra: dict[str, Any] = {}
-        if self._want_message and record.args and not structlog_dict:
-            # A bad format string is the text handlers' to report; the event still goes.
-            with contextlib.suppress(Exception):
-                extra["log_message"] = record.getMessage()
-        if self._want_logger:
-            extra["log_logger"] = record.name
-        if self._want_level:
-            level = record.levelname
-            extra["log_level"] = _LEVEL_NAMES.get(level) or level.lower()
-        if self._want_exception:
-            exc_info = record.exc_info or (tags.get("exc_info") if structlog_dict else None)
-            if exc_info:
-                extra.update(_fields.exception_fields(exc_info))
+        extra = _fields.record_props(
+            self._record_fields,
+            logger=record.name,
+            level=record.levelname,
+            exc_info=record.exc_info or (tags.get("exc_info") if structlog_dict else None),
+            message=record.getMessage if record.args and not structlog_dict else None,
+        )
         return name, extra, int(record.created * 1000)
 
     # -- internals -------------------------------------------------------------

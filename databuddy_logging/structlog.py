@@ -106,21 +106,15 @@ class DatabuddyProcessor:
         Override to rename or enrich events.
         """
         record = event_dict.get("_record")
-        wanted = self._record_fields
-        extra: dict[str, Any] = {}
-        if "logger" in wanted:
-            name = event_dict.get("logger")
-            if not isinstance(name, str) and isinstance(record, logging.LogRecord):
-                name = record.name
-            if isinstance(name, str):
-                extra["log_logger"] = name
-        if "level" in wanted:
-            level = event_dict.get("level")
-            if not isinstance(level, str):
-                level = _METHOD_LEVELS.get(method_name, method_name)
-            extra["log_level"] = level.lower()
-        if "exception" in wanted and event_dict.get("exc_info"):
-            extra.update(_fields.exception_fields(event_dict["exc_info"]))
+        logger = event_dict.get("logger")
+        if not isinstance(logger, str) and isinstance(record, logging.LogRecord):
+            logger = record.name
+        level = event_dict.get("level")
+        if not isinstance(level, str):
+            level = _METHOD_LEVELS.get(method_name, method_name)
+        extra = _fields.record_props(
+            self._record_fields, logger=logger, level=level, exc_info=event_dict.get("exc_info")
+        )
         timestamp = int(record.created * 1000) if isinstance(record, logging.LogRecord) else None
         return _fields.track_kwargs(event_dict.get("event"), event_dict, extra, timestamp)
 
