@@ -15,17 +15,16 @@ from typing import Any
 
 from typing_extensions import Unpack
 
-from databuddy_otel._event.enrichment import Enricher, MiddlewareFailed, check_middleware
+from databuddy_otel._event.enrichment import Enricher, check_middleware
 from databuddy_otel._event.event import (
     InvalidEvent,
     Prepared,
     batch_items,
     event_from_call,
     event_from_mapping,
-    serialize,
-    session_id_kept,
     text_or_none,
 )
+from databuddy_otel._event.preparation import Preparation
 from databuddy_otel._queue.event_queue import CLOSED_MESSAGE, EventQueue
 from databuddy_otel._queue.ledger import Ledger
 from databuddy_otel._queue.settlement import CLOSED_WARNING
@@ -33,8 +32,6 @@ from databuddy_otel._runtime import config, exit_hooks, sdk_log
 from databuddy_otel._runtime.state import State
 from databuddy_otel._runtime.thread_roles import in_event_loop
 from databuddy_otel.models import (
-    INVALID,
-    MIDDLEWARE_ERROR,
     SHUTDOWN,
     BatchEventInput,
     BatchEventResponse,
@@ -128,7 +125,6 @@ class Databuddy:
         settings = config.resolve(options)
         self.settings = settings
         self._log = sdk_log.resolve(logger, settings.debug)
-        self._protocol = settings.wire_protocol
         self._enricher = Enricher(settings.event_defaults, middleware or ())
         self._dedup = settings.enable_deduplication
         self._batching = settings.enable_batching
@@ -139,7 +135,9 @@ class Databuddy:
         )
         self._state = State.OPEN  # this object's alone; the queue keeps its own
         self._warned_closed = False
-        self._warned_session = False
+        preparation = Preparation(self._enricher, settings.wire_protocol, self._ledger, self._log)
+        self._prepare = preparation.prepare
+        self._invalid = preparation.invalid
         self._queue: EventQueue | None = None
         if not settings.disabled:
             spool = None
@@ -231,48 +229,6 @@ class Databuddy:
             self._warned_closed = True
             self._log.warning(CLOSED_WARNING)
         return EventResponse(False, event_id, CLOSED_MESSAGE)
-
-    def _prepare(self, data: dict[str, Any]) -> Prepared | EventResponse:
-        """Enrich, check and serialize one event; an answer when it goes no further.
-
-        The hot path: a plain tuple stands in for the :class:`Prepared` it returns.
-        """
-        try:
-            event, caller_id, now = self._enricher.enrich(data)
-        except MiddlewareFailed as exc:
-            event_id, name = text_or_none(data.get("eventId")), text_or_none(data.get("name"))
-            self._log.error("Databuddy event %r not sent: %s", name, exc)
-            self._ledger.count(
-                MIDDLEWARE_ERROR, [Undelivered(event_id, name, MIDDLEWARE_ERROR, str(exc))]
-            )
-            return EventResponse(False, event_id, str(exc))
-        if event is None:
-            self._ledger.count_filtered()
-            return EventResponse(True, text_or_none(data.get("eventId")), None)
-        own_id = not caller_id and not self._enricher.middleware  # a UUID of ours
-        try:
-            body = serialize(event, protocol=self._protocol, now_ms=now, own_id=own_id)
-        except InvalidEvent as exc:
-            return self._invalid(text_or_none(event.get("eventId")), event.get("name"), str(exc))
-        if "sessionId" in event and not session_id_kept(event["sessionId"]):
-            self._session_id_dropped(event["sessionId"])
-        return (body, event["name"], str(event["eventId"]), caller_id)  # type: ignore[return-value]
-
-    def _invalid(self, event_id: str | None, name: object, message: str) -> EventResponse:
-        self._log.warning("Databuddy event not tracked: %s", message)
-        name = text_or_none(name)
-        self._ledger.count(INVALID, [Undelivered(event_id, name, INVALID, message)])
-        return EventResponse(False, event_id, message)
-
-    def _session_id_dropped(self, session_id: str) -> None:
-        self._ledger.count_session_id_dropped()
-        if not self._warned_session:
-            self._warned_session = True
-            self._log.warning(
-                "Databuddy: session id %r will be stored as absent: the server keeps only "
-                "ids of letters, digits, '_' and '-', at most 128 long (sess_<uuid4> fits)",
-                session_id[:40],
-            )
 
     def batch(self, events: Iterable[BatchEventInput | Mapping[str, Any]]) -> BatchEventResponse:
         """Send up to 100 events now, in one request, on this thread; never raises.
