@@ -38,6 +38,7 @@ from databuddy_otel.models import (
     CustomEventInput,
     EventResponse,
     Stats,
+    TrackFields,
     Undelivered,
 )
 
@@ -58,6 +59,12 @@ class Databuddy:
     queue of its own). Every open client is flushed at interpreter exit.
 
     Args:
+        logger: Where the client logs: a ``logging.Logger``, a ``LoggerAdapter``, or
+            any object with ``debug``/``info``/``warning``/``error`` methods.
+            Default: the ``databuddy`` logger.
+        middleware: Callables ``fn(event) -> event | None`` run on every event.
+
+    Keyword Args:
         client_id: The website's client id. Environment: ``DATABUDDY_CLIENT_ID``.
         api_key: An API key with the ``track:events`` scope (``/track`` only).
             Environment: ``DATABUDDY_API_KEY``. With neither credential, the client
@@ -71,9 +78,6 @@ class Databuddy:
         source: Default ``source`` of events that set none.
         debug: Log every send at DEBUG and every refusal at WARNING.
             Environment: ``DATABUDDY_DEBUG``.
-        logger: Where the client logs: a ``logging.Logger``, a ``LoggerAdapter``, or
-            any object with ``debug``/``info``/``warning``/``error`` methods.
-            Default: the ``databuddy`` logger.
         enable_batching: Queue events and send them in batches from background
             threads; when off, ``track()`` sends on the calling thread.
         batch_size: Events that trigger a send (at most 100).
@@ -84,7 +88,6 @@ class Databuddy:
         enable_deduplication: Skip events whose caller-chosen ``eventId`` was
             delivered or is on its way.
         max_deduplication_cache_size: Delivered ids remembered for that.
-        middleware: Callables ``fn(event) -> event | None`` run on every event.
         timeout: Seconds for one HTTP request. Environment: ``DATABUDDY_TIMEOUT``;
             default 10.
         retry_deadline: Seconds a group of events may be retried; also the default
@@ -152,15 +155,20 @@ class Databuddy:
 
     # -- tracking ---------------------------------------------------------
     def track(
-        self, event: CustomEventInput | Mapping[str, Any] | None = None, /, **fields: Any
+        self,
+        event: CustomEventInput | Mapping[str, Any] | str | None = None,
+        properties: Mapping[str, Any] | None = None,
+        /,
+        **fields: Unpack[TrackFields],
     ) -> EventResponse:
         """Track one custom event; never raises.
 
-        Pass the documented mapping (``{"name": ..., "properties": ...,
-        "anonymousId": ...}``; the snake_case spellings work too) or keyword
-        arguments (``name=``, ``properties=``, ``anonymous_id=``, ``session_id=``,
-        ``event_id=``, ``timestamp=``, ``namespace=``, ``source=``, ``website_id=``,
-        ``profile_id=``, ``anonymize_visitor_ids=``).
+        Pass keyword arguments (``name=``, ``properties=``, ``anonymous_id=``,
+        ``session_id=``, ``event_id=``, ``timestamp=``, ``namespace=``, ``source=``,
+        ``website_id=``, ``profile_id=``, ``anonymize_visitor_ids=``), the
+        documented mapping (``{"name": ..., "properties": ..., "anonymousId": ...}``;
+        the snake_case spellings work too), or the name and properties by
+        position, as other SDKs take them: ``track("signup", {"plan": "pro"})``.
 
         With batching (the default) it returns once the event is queued: at
         once, unless the queue is full while the server answers (back-pressure:
@@ -168,7 +176,7 @@ class Databuddy:
         spool). Without batching it sends the event and returns the server's verdict.
         """
         try:
-            return self._track(event_from_call(event, fields))
+            return self._track(event_from_call(event, properties, fields))
         except InvalidEvent as exc:
             return self._invalid(None, None, str(exc))
         except Exception as exc:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Optional, Protocol, Union
+from datetime import datetime
+from typing import Any, Literal, NamedTuple, Optional, Protocol, Union
 
 if sys.version_info >= (3, 11):
     from typing import NotRequired, TypedDict
@@ -81,6 +83,23 @@ class CustomEventInput(TypedDict):
     profileId: NotRequired[Optional[str]]
     #: ``True``, ``False`` or ``"auto"``; SDK 2.6, ``/track`` only.
     anonymizeVisitorIds: NotRequired[Optional[Union[bool, str]]]
+
+
+class TrackFields(TypedDict, total=False):
+    """The keyword form of ``track()``: ``client.track(name="signup", properties={...})``."""
+
+    name: str
+    properties: Optional[Mapping[str, Any]]
+    anonymous_id: Optional[str]
+    session_id: Optional[str]
+    event_id: Optional[str]
+    #: Integer milliseconds since the epoch, or a ``datetime``.
+    timestamp: Optional[Union[int, float, datetime]]
+    namespace: Optional[str]
+    source: Optional[str]
+    website_id: Optional[str]
+    profile_id: Optional[str]
+    anonymize_visitor_ids: Optional[Union[bool, Literal["auto"]]]
 
 
 class BatchEventInput(CustomEventInput):

@@ -151,6 +151,11 @@ def test_mapping_accepts_python_and_wire_spellings(
         (({"name": "c", "anonymus_id": "x"},), {}, "unknown event field 'anonymus_id'"),
         ((), {"name": "c", "anonymousId": "x"}, "did you mean anonymous_id=?"),
         (({"name": "c"},), {"session_id": "s"}, "not both"),
+        ((), {"name": "c", "props": {"a": 1}}, "did you mean properties=?"),
+        ((), {"nme": "c"}, "did you mean name=?"),
+        (("c", {"a": 1}), {"properties": {"a": 2}}, "given twice"),
+        (("c",), {"name": "d"}, "given twice"),
+        ((None, {"a": 1}), {"name": "c"}, "need the event's name"),
     ],
 )
 def test_every_refused_call_is_logged_and_counted(

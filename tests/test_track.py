@@ -166,3 +166,16 @@ def test_id_helpers_follow_the_web_sdk_format() -> None:
     assert re.fullmatch("anon_" + UUID4, new_anonymous_id())
     assert re.fullmatch("sess_" + UUID4, new_session_id())
     assert new_anonymous_id() != new_anonymous_id()
+
+
+def test_name_and_properties_by_position(server: DevServer, make_client: MakeClient) -> None:
+    """track("signup", {"plan": "pro"}), the habit of other SDKs, delivers; keywords add fields."""
+    client = make_client()
+    assert client.track("signup", {"plan": "pro"}).success
+    assert client.track("login", anonymous_id="anon_7").success
+    assert client.track("bare").success
+    assert client.flush().success
+    events = {e["name"]: e for e in server.events()}
+    assert events["signup"]["properties"] == {"plan": "pro"}
+    assert events["login"]["anonymousId"] == "anon_7"
+    assert set(events) == {"signup", "login", "bare"}

@@ -12,6 +12,7 @@ the server's schema refuses.
 from __future__ import annotations
 
 import datetime as _dt
+import difflib
 import re
 import time
 from collections.abc import Iterable, Mapping
@@ -61,21 +62,36 @@ class Prepared(NamedTuple):
     caller_id: bool
 
 
-def event_from_call(event: Any, fields: dict[str, Any]) -> dict[str, Any]:
+def event_from_call(event: Any, properties: Any, fields: Mapping[str, Any]) -> dict[str, Any]:
     """The event dict (wire keys) from ``track()``'s arguments; :class:`InvalidEvent` if none.
 
-    ``event`` is the documented mapping (or just a name); ``fields`` the keyword
-    form. The caller's mapping is copied, never changed.
+    ``event`` is the documented mapping, or the event's name (then ``properties``
+    may follow it, as ``track("signup", {"plan": "pro"})``, and keyword fields
+    may add the rest); ``fields`` the keyword form. The caller's mapping is
+    copied, never changed.
     """
     if event is None:
         try:
-            return {KEYWORD_FIELDS[key]: value for key, value in fields.items()}
+            data = {KEYWORD_FIELDS[key]: value for key, value in fields.items()}
         except KeyError as exc:
             raise InvalidEvent(_unknown_key(exc.args[0], keyword=True)) from None
-    if fields:
-        raise InvalidEvent("pass the event as a mapping or as keyword arguments, not both")
+        if properties is not None:
+            raise InvalidEvent("properties given by position need the event's name before them")
+        return data
     if isinstance(event, str):
-        return {"name": event}
+        data = {"name": event}
+        for key, value in fields.items():
+            wire = KEYWORD_FIELDS.get(key)
+            if wire is None:
+                raise InvalidEvent(_unknown_key(key, keyword=True))
+            if wire == "name" or (wire == "properties" and properties is not None):
+                raise InvalidEvent(f"{key} is given twice: by position and as {key}=")
+            data[wire] = value
+        if properties is not None:
+            data["properties"] = properties
+        return data
+    if fields or properties is not None:
+        raise InvalidEvent("pass the event as a mapping or as keyword arguments, not both")
     if not isinstance(event, Mapping):
         raise InvalidEvent(f"event must be a mapping, not {type(event).__name__}")
     return event_from_mapping(event)
@@ -116,6 +132,9 @@ def batch_items(events: Any) -> list[Mapping[str, Any]]:
 def _unknown_key(key: object, *, keyword: bool) -> str:
     if keyword:
         hint = {wire: py for py, wire in KEYWORD_FIELDS.items()}.get(str(key))
+        if hint is None:
+            close = difflib.get_close_matches(str(key), list(KEYWORD_FIELDS), 1, 0.6)
+            hint = close[0] if close else "properties" if str(key) == "props" else None
         tip = f"; did you mean {hint}=?" if hint else ""
         return f"unknown keyword argument {key!r}{tip}"
     return (
