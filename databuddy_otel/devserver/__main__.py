@@ -9,58 +9,87 @@ and exits 0.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
+import os
 import signal
 import sqlite3
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from types import FrameType
 from typing import Any
 
 from databuddy_otel.devserver import DevServer
 from databuddy_otel.devserver._traffic import banner
 
+#: Every option may come from the environment instead: DATABUDDY_DEVSERVER_ + its name.
+ENV_PREFIX = "DATABUDDY_DEVSERVER_"
 
-def _parser() -> argparse.ArgumentParser:
+
+def _parser(environ: Mapping[str, str] = os.environ) -> argparse.ArgumentParser:
+    def env(name: str, default: Any = None) -> Any:
+        return environ.get(ENV_PREFIX + name, "").strip() or default
+
     parser = argparse.ArgumentParser(
         prog="databuddy-devserver",
-        description="Local Databuddy ingest server (POST /track, legacy POST / and /batch).",
+        description="Local Databuddy ingest server (POST /track, legacy POST / and /batch)."
+        f" Each option can also be set as {ENV_PREFIX}<NAME> (for example"
+        f" {ENV_PREFIX}PORT=0); a command-line option wins.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument(
+        "--host", default=env("HOST", "127.0.0.1"), help="address to bind (default: %(default)s)"
     )
     parser.add_argument(
-        "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
+        "--port",
+        type=int,
+        default=env("PORT", 8910),
+        help="port to bind, 0 picks a free one (default: %(default)s)",
     )
     parser.add_argument(
-        "--port", type=int, default=8910, help="port to bind, 0 picks a free one (default: 8910)"
-    )
-    parser.add_argument(
-        "--db", default=":memory:", help="SQLite file to keep events in (default: %(default)s)"
+        "--db",
+        default=env("DB", ":memory:"),
+        help="SQLite file to keep events in (default: %(default)s)",
     )
     parser.add_argument(
         "--client-id",
         action="append",
         metavar="ID",
-        help="accept only this website/client id (repeatable; default: accept any)",
+        default=_names(env("CLIENT_ID", "")) or None,
+        help="accept only this website/client id (repeatable; CLIENT_ID in the environment"
+        " is comma-separated; default: accept any)",
     )
     parser.add_argument(
         "--api-key",
         action="append",
         metavar="KEY",
-        help="accept only this API key on /track (repeatable; default: accept any)",
+        default=_names(env("API_KEY", "")) or None,
+        help="accept only this API key on /track (repeatable; API_KEY in the environment"
+        " is comma-separated; default: accept any)",
     )
     parser.add_argument(
         "--allowed-hosts",
         metavar="NAMES",
         type=_names,
-        default=[],
+        default=_names(env("ALLOWED_HOSTS", "")),
         help="comma-separated extra Host names to answer to, each optionally with :port"
         " (default: only localhost, 127.0.0.1, [::1] and --host)",
     )
     parser.add_argument(
         "--quiet",
         action="store_true",
+        default=env("QUIET", "").lower() in ("1", "true", "yes", "on"),
         help="print only the first line, not one line per ingest request",
     )
     return parser
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("databuddy-otel")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def _names(text: str) -> list[str]:

@@ -154,3 +154,36 @@ def test_main_returns_2_on_a_bad_port(capsys):
     """main() rejects an impossible port with exit code 2."""
     assert main(["--port", "70000"]) == 2
     assert "port must be" in capsys.readouterr().err
+
+
+def test_cli_prints_its_version(capsys: pytest.CaptureFixture[str]) -> None:
+    """--version names the installed distribution's version and exits 0."""
+    import importlib.metadata
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    version = importlib.metadata.version("databuddy-otel")
+    assert capsys.readouterr().out.strip() == f"databuddy-devserver {version}"
+
+
+def test_cli_options_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DATABUDDY_DEVSERVER_* variables set the options; a command-line option wins."""
+    from databuddy_otel.devserver.__main__ import _parser
+
+    environ = {
+        "DATABUDDY_DEVSERVER_PORT": "0",
+        "DATABUDDY_DEVSERVER_DB": "/tmp/x.sqlite3",
+        "DATABUDDY_DEVSERVER_CLIENT_ID": "site-a, site-b",
+        "DATABUDDY_DEVSERVER_QUIET": "1",
+    }
+    args = _parser(environ).parse_args([])
+    assert (args.port, args.db, args.client_id, args.quiet) == (
+        0,
+        "/tmp/x.sqlite3",
+        ["site-a", "site-b"],
+        True,
+    )
+    assert _parser(environ).parse_args(["--port", "9999"]).port == 9999
+    with pytest.raises(SystemExit):
+        _parser({"DATABUDDY_DEVSERVER_PORT": "eighty"}).parse_args([])
