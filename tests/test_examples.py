@@ -68,6 +68,11 @@ CASES = [
         ["The server stored 10 events:", "All 5 jobs' events arrived from 5 work-horse(s)"],
     ),
     (
+        "loguru_example.py",
+        ("loguru",),
+        ["The server stored 2 events:", '{"name": "user_signup", "anonymousId": "anon_42"'],
+    ),
+    (
         "webhook_and_jobs.py",
         (),
         ["The server stored 5 events:", "stats: delivered=5 deduplicated=1"],
