@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from databuddy_logging import _fields
-from databuddy_otel import Databuddy
+from databuddy_otel import Databuddy, default
 from databuddy_otel._runtime import config
 from databuddy_otel._runtime.thread_roles import is_sending
 
@@ -65,9 +65,11 @@ class DatabuddyHandler(logging.Handler):
     Construction: ``DatabuddyHandler(client=client)`` uses that client and never
     shuts it down; ``DatabuddyHandler(client_id=..., api_url=..., ...)`` takes the
     :class:`~databuddy_otel.Databuddy` keyword arguments, builds its own client and
-    shuts it down in :meth:`close`. Either form works in ``logging.config.dictConfig``
-    and Django's ``LOGGING``: ``{"class": "databuddy_logging.DatabuddyHandler",
-    "client_id": "..."}``, or ``"client": "ext://myapp.analytics.client"``.
+    shuts it down in :meth:`close`; ``DatabuddyHandler()`` uses the process's default
+    client (:func:`databuddy_otel.init`, else one built from the ``DATABUDDY_*``
+    variables). Each form works in ``logging.config.dictConfig`` and Django's
+    ``LOGGING``: ``{"class": "databuddy_logging.DatabuddyHandler"}``,
+    ``{..., "client_id": "..."}``, or ``"client": "ext://myapp.analytics.client"``.
 
     Lifecycle: :meth:`flush` only *starts* a background flush and returns at once,
     because logging calls it holding the handler lock; :meth:`close` flushes for at
@@ -111,6 +113,8 @@ class DatabuddyHandler(logging.Handler):
                     f"client must be a databuddy_otel.Databuddy, not {type(client).__name__} "
                     "(in dictConfig, name it as 'ext://module.attribute')"
                 )
+        elif not client_options:
+            client, owns_client = default.get_client(), False  # the process's default client
         else:
             config.check_names(client_options, _OPTIONS, "DatabuddyHandler")
             client = Databuddy(**client_options)

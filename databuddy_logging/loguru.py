@@ -33,7 +33,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from databuddy_logging import _fields
-from databuddy_otel import Databuddy
+from databuddy_otel import Databuddy, default
 from databuddy_otel._runtime import config
 from databuddy_otel._runtime.thread_roles import is_sending
 
@@ -51,7 +51,8 @@ class DatabuddySink:
     Args:
         client: The client events go to. Without one, the sink builds its own from
             ``client_options`` (each falls back to its ``DATABUDDY_*`` variable), and
-            shuts it down when loguru removes the sink.
+            shuts it down when loguru removes the sink; with neither, it uses the
+            process's default client (:func:`databuddy_otel.init`).
         record_fields: Which of ``logger``, ``level``, ``exception`` to add to the
             properties; ``None`` for none.
         close_timeout: Seconds ``logger.remove()`` may wait for the events to go.
@@ -74,8 +75,10 @@ class DatabuddySink:
         self._record_fields = _fields.record_fields(record_fields)
         if isinstance(close_timeout, bool) or not isinstance(close_timeout, (int, float)):
             raise TypeError(f"close_timeout must be a number of seconds, not {close_timeout!r}")
-        self._owns_client = client is None
-        if client is None:
+        self._owns_client = client is None and bool(client_options)
+        if client is None and not client_options:
+            client = default.get_client()  # the process's default client
+        elif client is None:
             config.check_names(client_options, _OPTIONS, "DatabuddySink")
             client = Databuddy(**client_options)
         elif client_options:

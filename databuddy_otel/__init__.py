@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from databuddy_otel._version import __version__
 from databuddy_otel.client import Databuddy
 from databuddy_otel.context import bind_ids, current_ids
+from databuddy_otel.default import batch, flush, get_client, init, shutdown, track
 from databuddy_otel.ids import new_anonymous_id, new_session_id
 from databuddy_otel.models import (
     BatchEventInput,
@@ -85,10 +86,16 @@ __all__ = [
     "TransportError",
     "Undelivered",
     "__version__",
+    "batch",
     "bind_ids",
     "current_ids",
     "exit_on_sigterm",
+    "flush",
     "flush_after",
+    "get_client",
+    "init",
     "new_anonymous_id",
     "new_session_id",
+    "shutdown",
+    "track",
 ]

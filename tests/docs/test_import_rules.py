@@ -71,6 +71,7 @@ def runtime_imports(path: Path) -> Iterator[str]:
 PUBLIC_MODULES = [
     "client",
     "context",
+    "default",
     "ids",
     "lifecycle",
     "log_exporter",
@@ -167,7 +168,7 @@ def test_only_front_doors_import_the_client_at_run_time() -> None:
     importers = sorted(
         path.stem for path in sdk_modules() if "databuddy_otel.client" in runtime_imports(path)
     )
-    assert importers == ["__init__", "lifecycle", "sampling"]
+    assert importers == ["__init__", "default", "lifecycle", "sampling"]
 
 
 def test_the_dev_server_imports_nothing_else_of_the_sdk() -> None:
