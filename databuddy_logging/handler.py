@@ -21,15 +21,7 @@ IGNORED_LOGGERS = frozenset({"databuddy", "opentelemetry", "requests", "urllib3"
 DEFAULT_RECORD_FIELDS = ("message", "logger", "level", "exception")
 
 #: The handler's own options, then those of the client it builds.
-_OPTIONS = (
-    "client",
-    "level",
-    "record_fields",
-    "close_timeout",
-    *config.FIELDS,
-    "logger",
-    "middleware",
-)
+_OPTIONS = ("client", "level", "record_fields", "close_timeout", *config.CLIENT_ARGUMENTS)
 
 
 class DatabuddyHandler(logging.Handler):

@@ -42,7 +42,7 @@ __all__ = ["DatabuddySink"]
 _log = logging.getLogger("databuddy")
 
 DEFAULT_RECORD_FIELDS = ("logger", "level", "exception")
-_OPTIONS = ("client", "record_fields", "close_timeout", *config.FIELDS, "logger", "middleware")
+_OPTIONS = ("client", "record_fields", "close_timeout", *config.CLIENT_ARGUMENTS)
 
 
 class DatabuddySink:

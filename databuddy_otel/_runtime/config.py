@@ -177,6 +177,8 @@ class ClientOptions(ConnectionOptions, total=False):
 
 
 FIELDS = {f.name: f for f in fields(Settings)}
+#: Every keyword ``Databuddy(...)`` takes: the settings, ``logger`` and ``middleware``.
+CLIENT_ARGUMENTS = (*FIELDS, "logger", "middleware")
 DEFAULTS: Settings = Settings()
 
 

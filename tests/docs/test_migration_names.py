@@ -16,7 +16,7 @@ from tests.docs.doc_runner import ROOT
 
 PAGE = ROOT / "docs" / "migration-from-node.md"
 CONFIG_SOURCE = (ROOT / "databuddy_otel" / "_runtime" / "config.py").read_text(encoding="utf-8")
-OPTIONS = {*config.FIELDS, "logger", "middleware"}
+OPTIONS = set(config.CLIENT_ARGUMENTS)
 NAMESPACES: tuple[Any, ...] = (databuddy_otel, web, lifecycle)
 #: Placeholders the tables use for the reader's own values.
 PLACEHOLDERS = {"event", "events", "props", "fn", "response", "log", "client"}
