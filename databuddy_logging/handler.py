@@ -7,8 +7,8 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from databuddy_logging import _fields
-from databuddy_otel import Databuddy, default
+from databuddy_logging import _fields, _target
+from databuddy_otel import Databuddy
 from databuddy_otel._runtime import config
 from databuddy_otel._runtime.thread_roles import is_sending
 
@@ -91,28 +91,12 @@ class DatabuddyHandler(logging.Handler):
         **client_options: Any,
     ) -> None:
         fields = _fields.record_fields(record_fields)
-        owns_client = client is None
         if isinstance(close_timeout, bool) or not isinstance(close_timeout, (int, float)):
             raise TypeError(f"close_timeout must be a number of seconds, not {close_timeout!r}")
-        if client is not None:
-            if client_options:
-                raise TypeError(
-                    "DatabuddyHandler takes client= or the client's options "
-                    f"({', '.join(sorted(client_options))}), not both"
-                )
-            if not callable(getattr(client, "track", None)):
-                raise TypeError(
-                    f"client must be a databuddy_otel.Databuddy, not {type(client).__name__} "
-                    "(in dictConfig, name it as 'ext://module.attribute')"
-                )
-        elif not client_options:
-            client, owns_client = default.get_client(), False  # the process's default client
-        else:
-            config.check_names(client_options, _OPTIONS, "DatabuddyHandler")
-            client = Databuddy(**client_options)
+        self._target = _target.Target(
+            client, client_options, owner="DatabuddyHandler", allowed=_OPTIONS
+        )
         super().__init__(level)
-        self._client = client
-        self._owns_client = owns_client
         self._record_fields = fields
         self._close_timeout = float(close_timeout)
         self._inside = threading.local()
@@ -123,8 +107,8 @@ class DatabuddyHandler(logging.Handler):
 
     @property
     def client(self) -> Databuddy:
-        """The client events go to."""
-        return self._client
+        """The client events go to (without one given, the default client at each use)."""
+        return self._target.client
 
     # -- logging.Handler ----------------------------------------------------
     def handle(self, record: logging.LogRecord) -> bool:
@@ -164,7 +148,7 @@ class DatabuddyHandler(logging.Handler):
         among others), so waiting on the network here could stall every thread
         that logs. Use ``handler.client.flush(timeout)`` to wait for delivery.
         """
-        if self._closed or self._client.stats().queued == 0:
+        if self._closed or self.client.stats().queued == 0:
             return
         if not self._flushing.acquire(blocking=False):
             return  # a background flush is already running; it will pick these up
@@ -180,12 +164,7 @@ class DatabuddyHandler(logging.Handler):
         try:
             if not self._closed:
                 self._closed = True
-                if self._owns_client:
-                    self._client.shutdown(timeout=self._close_timeout)
-                else:
-                    self._client.flush(timeout=self._close_timeout)
-        except Exception:
-            _log.exception("Closing DatabuddyHandler failed")
+                self._target.release(self._close_timeout)
         finally:
             super().close()
 
@@ -250,12 +229,12 @@ class DatabuddyHandler(logging.Handler):
             if self._own_build_event:  # the hot path: no keyword arguments to build and parse
                 name, extra, timestamp = self._parts(record, tags)
                 data = _fields.event_data(name, tags, extra, timestamp)
-                response = self._client.ingest(data)
+                response = self.client.ingest(data)
             else:
                 kwargs = self.build_event(record, tags)
                 if kwargs is None:
                     return
-                response = self._client.track(**kwargs)
+                response = self.client.track(**kwargs)
             record.__dict__[_fields.TRACKED_KEY] = response.event_id
         except Exception:
             self.handleError(record)
@@ -264,6 +243,6 @@ class DatabuddyHandler(logging.Handler):
 
     def _background_flush(self) -> None:
         try:
-            self._client.flush(timeout=self._close_timeout)
+            self.client.flush(timeout=self._close_timeout)
         finally:
             self._flushing.release()

@@ -32,8 +32,8 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from databuddy_logging import _fields
-from databuddy_otel import Databuddy, default
+from databuddy_logging import _fields, _target
+from databuddy_otel import Databuddy
 from databuddy_otel._runtime import config
 from databuddy_otel._runtime.thread_roles import is_sending
 
@@ -75,27 +75,16 @@ class DatabuddySink:
         self._record_fields = _fields.record_fields(record_fields)
         if isinstance(close_timeout, bool) or not isinstance(close_timeout, (int, float)):
             raise TypeError(f"close_timeout must be a number of seconds, not {close_timeout!r}")
-        self._owns_client = client is None and bool(client_options)
-        if client is None and not client_options:
-            client = default.get_client()  # the process's default client
-        elif client is None:
-            config.check_names(client_options, _OPTIONS, "DatabuddySink")
-            client = Databuddy(**client_options)
-        elif client_options:
-            raise TypeError(
-                f"DatabuddySink takes client= or the client's options "
-                f"({', '.join(sorted(client_options))}), not both"
-            )
-        elif not callable(getattr(client, "ingest", None)):
-            raise TypeError(f"client must be a databuddy_otel.Databuddy, not {client!r}")
-        self._client = client
+        self._target = _target.Target(
+            client, client_options, owner="DatabuddySink", allowed=_OPTIONS
+        )
         self._close_timeout = float(close_timeout)
         self._stopped = False
 
     @property
     def client(self) -> Databuddy:
-        """The client events go to."""
-        return self._client
+        """The client events go to (without one given, the default client at each use)."""
+        return self._target.client
 
     def write(self, message: Any) -> None:
         """Called by loguru for every message; tracks the tagged ones, never raises."""
@@ -120,7 +109,7 @@ class DatabuddySink:
         stamp = record.get("time")
         timestamp = int(stamp.timestamp() * 1000) if stamp is not None else None
         data = _fields.event_data(record.get("message"), extra, props, timestamp)
-        extra[_fields.TRACKED_KEY] = self._client.ingest(data).event_id
+        extra[_fields.TRACKED_KEY] = self.client.ingest(data).event_id
 
     def stop(self) -> None:
         """Called by ``logger.remove()``: flush for at most ``close_timeout`` seconds, and
@@ -128,10 +117,4 @@ class DatabuddySink:
         if self._stopped:
             return
         self._stopped = True
-        try:
-            if self._owns_client:
-                self._client.shutdown(timeout=self._close_timeout)
-            else:
-                self._client.flush(timeout=self._close_timeout)
-        except Exception:
-            _log.exception("Stopping DatabuddySink failed")
+        self._target.release(self._close_timeout)

@@ -93,3 +93,32 @@ def test_a_bad_environment_is_reported_not_raised(
     assert not databuddy_otel.flush().success
     with pytest.raises(ValueError, match="DATABUDDY_DEBUG"):
         databuddy_otel.init()
+
+
+def test_doors_built_before_init_follow_the_client_init_makes(server: DevServer) -> None:
+    """A handler and a loguru sink made before init() (Django configures LOGGING before
+    its apps are ready) send to the client init() makes, and build none of their own."""
+    import logging
+
+    from loguru import logger as loguru_logger
+
+    from databuddy_logging import DatabuddyHandler
+    from databuddy_logging.loguru import DatabuddySink
+
+    handler = DatabuddyHandler()
+    sink = DatabuddySink()
+    assert default.current() is None  # nothing built yet
+    client = databuddy_otel.init(client_id="late", api_url=server.url)
+    assert handler.client is client and sink.client is client
+    log = logging.getLogger("test.before_init")
+    log.addHandler(handler)
+    sink_id = loguru_logger.add(sink)
+    try:
+        log.warning("from_handler", extra={"db_props": {"k": 1}})
+        loguru_logger.info("from_sink", db_props={"k": 2})
+    finally:
+        log.removeHandler(handler)
+        loguru_logger.remove(sink_id)  # flushes the default client, does not shut it down
+        handler.close()
+    assert sorted(e["name"] for e in server.events()) == ["from_handler", "from_sink"]
+    assert client.track(name="still_open").success
