@@ -1,23 +1,23 @@
-"""Django in one file: the browser's ids on every event, plus one event per request.
+"""Django in one file, configured as a project's settings.py would be.
 
 Run it with ``python examples/django_app.py`` (needs ``pip install django``). It
-starts the local ingest server, configures a minimal Django project in this file,
-drives requests through ``django.test.Client`` with the headers the front end
-would send, and prints what the server stored.
+starts the local ingest server, configures a minimal Django project in this file
+with the three settings a real project puts in ``settings.py``::
 
-In a real project the two middleware lines live in a module of yours, say
-``myproject/analytics.py``::
+    INSTALLED_APPS = [..., "databuddy_otel.django"]
+    MIDDLEWARE = ["databuddy_otel.django.DatabuddyMiddleware", ...]
+    DATABUDDY = {"client_id": "...", "track_requests": True}
 
-    client = Databuddy()                                     # DATABUDDY_* variables
-    databuddy = django_middleware(client, track_requests=True)
-
-and ``settings.MIDDLEWARE`` lists ``"myproject.analytics.databuddy"`` first.
+plus a ``LOGGING`` handler, drives requests through ``django.test.Client`` with the
+headers the front end would send, and prints what the server stored. Views call
+``databuddy_otel.track(...)`` and log tagged records; no client object is passed
+anywhere.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+import logging
 
 import django
 from django.conf import settings
@@ -25,25 +25,21 @@ from django.http import HttpRequest, JsonResponse
 from django.test import Client
 from django.urls import path
 
-from databuddy_otel import Databuddy, new_anonymous_id, new_session_id
+import databuddy_otel
+from databuddy_otel import new_anonymous_id, new_session_id
 from databuddy_otel.devserver import DevServer
-from databuddy_otel.web import django_middleware
 
-client: Databuddy  # built in main(), once the local ingest server is up
-
-
-def databuddy(get_response: Callable[[HttpRequest], Any]) -> Any:
-    """The entry in MIDDLEWARE (built lazily here only because the client is made in main())."""
-    return django_middleware(client, track_requests=True)(get_response)
+log = logging.getLogger("shop.views")
 
 
 def signup(request: HttpRequest) -> JsonResponse:
-    client.track(name="user_signup", properties={"method": "email", "plan": "free"})
+    databuddy_otel.track("user_signup", {"method": "email", "plan": "free"})
     return JsonResponse({"welcome": True}, status=201)
 
 
 def article(request: HttpRequest, slug: str) -> JsonResponse:
-    client.track(name="article_read", properties={"slug": slug})
+    log.info("article_read", extra={"db_props": {"slug": slug}})  # a tagged record: an event
+    log.info("served %s", slug)  # an ordinary record: not an event
     return JsonResponse({"slug": slug})
 
 
@@ -54,16 +50,24 @@ urlpatterns = [
 
 
 def main() -> None:
-    global client
     with DevServer() as server:
-        client = Databuddy(client_id="django-example", api_url=server.url)
         settings.configure(
             DEBUG=False,
             ALLOWED_HOSTS=["testserver"],
             ROOT_URLCONF=__name__,
-            MIDDLEWARE=[f"{__name__}.databuddy"],
-            INSTALLED_APPS=[],
             SECRET_KEY="example-only",
+            INSTALLED_APPS=["databuddy_otel.django"],
+            MIDDLEWARE=["databuddy_otel.django.DatabuddyMiddleware"],
+            DATABUDDY={
+                "client_id": "django-example",
+                "api_url": server.url,
+                "track_requests": True,
+            },
+            LOGGING={
+                "version": 1,
+                "handlers": {"databuddy": {"class": "databuddy_logging.DatabuddyHandler"}},
+                "loggers": {"shop": {"handlers": ["databuddy"], "level": "INFO"}},
+            },
         )
         django.setup()
 
@@ -76,12 +80,12 @@ def main() -> None:
             response = getattr(browser, method)(url)
             print(f"{method.upper()} {url} -> {response.status_code} {response.json()}")
 
-        client.shutdown()
+        databuddy_otel.shutdown()
         events = server.events()
         print(f"\nThe server stored {len(events)} events:")
         for event in events:
             print(json.dumps({k: event[k] for k in ("name", "anonymousId", "properties")}))
-        assert len(events) == 4, "2 tracked by the views + 2 http_request"
+        assert len(events) == 4, "1 tracked by a view + 1 tagged record + 2 http_request"
         assert {e["anonymousId"] for e in events} == {anonymous_id}
         assert {e["sessionId"] for e in events} == {session_id}
         print("Every event carries the browser's anonymous and session ids.")

@@ -14,7 +14,10 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Optional, Protocol
 
+from typing_extensions import Unpack
+
 from databuddy_otel._event.limits import MAX_ID_LENGTH
+from databuddy_otel.models import TrackFields
 
 logger = logging.getLogger("databuddy")
 
@@ -38,7 +41,9 @@ NO_IDS: Ids = (None, None)
 class Tracker(Protocol):
     """What the middleware needs of its client: a ``track()`` like ``Databuddy.track``."""
 
-    def track(self, event: Any = None, /, **fields: Any) -> Any:
+    def track(
+        self, event: Any = None, properties: Any = None, /, **fields: Unpack[TrackFields]
+    ) -> Any:
         """Track one event, as :meth:`databuddy_otel.Databuddy.track` does."""
         ...
 

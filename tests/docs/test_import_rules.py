@@ -72,6 +72,8 @@ PUBLIC_MODULES = [
     "client",
     "context",
     "default",
+    "fastapi",
+    "flask",
     "ids",
     "lifecycle",
     "log_exporter",
