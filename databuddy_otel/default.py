@@ -68,6 +68,16 @@ def init(
     return client
 
 
+def install(client: Databuddy | None, *, only_if: Databuddy | None = None) -> None:
+    """Make ``client`` the default client as it is (``None``: no default client), without
+    shutting the previous one down; with ``only_if``, only while that one is the default.
+    For test helpers (:func:`databuddy_otel.testing.capture_events`)."""
+    global _client
+    with _lock:
+        if only_if is None or _client is only_if:
+            _client = client
+
+
 def get_client() -> Databuddy:
     """The default client; built from the environment if ``init()`` was not called."""
     global _client

@@ -1,6 +1,8 @@
 """pytest plugin (auto-loaded through the ``pytest11`` entry point): the
 ``databuddy_server`` fixture, a started :class:`~databuddy_otel.devserver.DevServer`
-with an in-memory database, stopped after the test.
+with an in-memory database, stopped after the test; and ``databuddy_events``, the
+default client's events captured in a list for the test
+(:func:`~databuddy_otel.testing.capture_events`).
 
 Loaded into every pytest run of an environment that has this package, so it
 imports nothing heavy at import time and cannot fail to import.
@@ -9,7 +11,7 @@ imports nothing heavy at import time and cannot fail to import.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -39,3 +41,18 @@ def databuddy_server() -> Iterator[DevServer]:
 
     with DevServer() as server:
         yield server
+
+
+@pytest.fixture
+def databuddy_events() -> Iterator[list[dict[str, Any]]]:
+    """The events the default client takes during the test, as it would send them;
+    none is sent::
+
+        def test_signup_is_tracked(databuddy_events):
+            signup(plan="pro")                      # calls databuddy_otel.track(...)
+            assert databuddy_events[0]["name"] == "user_signup"
+    """
+    from databuddy_otel.testing import capture_events
+
+    with capture_events() as events:
+        yield events

@@ -81,6 +81,7 @@ PUBLIC_MODULES = [
     "pytest_plugin",
     "sampling",
     "span_exporter",
+    "testing",
     "web",
 ]
 
@@ -170,7 +171,7 @@ def test_only_front_doors_import_the_client_at_run_time() -> None:
     importers = sorted(
         path.stem for path in sdk_modules() if "databuddy_otel.client" in runtime_imports(path)
     )
-    assert importers == ["__init__", "default", "lifecycle", "sampling"]
+    assert importers == ["__init__", "default", "lifecycle", "sampling", "testing"]
 
 
 def test_the_dev_server_imports_nothing_else_of_the_sdk() -> None:
