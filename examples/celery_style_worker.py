@@ -9,9 +9,10 @@ Two things to know, both shown below:
 - The client survives ``fork``: each child gets its own empty queue, worker thread
   and HTTP connections, so a client made at import time (before the pool forks)
   keeps working in every worker.
-- A ``multiprocessing`` child ends with ``os._exit()``, which skips ``atexit``, so
-  the client's exit flush never runs there. Flush when a worker process stops, as
-  Celery's ``worker_process_shutdown`` signal lets you do.
+- A ``multiprocessing`` child ends with ``os._exit()``, which skips ``atexit``; the
+  SDK registers a ``multiprocessing`` finalizer in each child instead (and, under
+  Celery, flushes on its ``worker_process_shutdown`` signal), so the workers below
+  never flush and lose nothing.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def run_job(kind: str, number: int) -> dict[str, Any]:
 
 
 def worker(client: Databuddy, jobs: Queue[Job]) -> None:
-    """One forked worker process: take jobs until the sentinel, then flush."""
+    """One forked worker process: take jobs until the sentinel; no flush of its own."""
     while (job := jobs.get()) is not None:
         kind, number = job
         started = time.perf_counter()
@@ -57,7 +58,6 @@ def worker(client: Databuddy, jobs: Queue[Job]) -> None:
                 **result,
             },
         )
-    client.flush(timeout=5)  # the worker_process_shutdown moment: deliver before os._exit
 
 
 def main() -> None:
