@@ -33,7 +33,7 @@ pytestmark = [
     ),
     pytest.mark.skipif(
         importlib.util.find_spec("rq") is None,
-        reason="rq is not installed: pip install -e '.[dev]'",
+        reason="rq is not installed: pip install -r requirements-dev.txt",
     ),
 ]
 

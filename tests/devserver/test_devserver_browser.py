@@ -58,7 +58,7 @@ def _unavailable() -> str | None:
     try:
         import selenium  # noqa: F401
     except ImportError:
-        return "selenium is not installed (pip install -e '.[dev]')"
+        return "selenium is not installed (pip install -r requirements-dev.txt)"
     for path, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
         if not os.access(path, os.X_OK):
             return f"{path} not found: run .ci/install-system (apt-get install {package})"
