@@ -34,24 +34,28 @@ from databuddy_otel._doors import outlet
 from databuddy_otel._doors.otel_events import INHERITED, TRACK, log_event, log_event_name
 from databuddy_otel._runtime import config
 
-try:  # opentelemetry-sdk 1.39 and later
+if TYPE_CHECKING:  # type checkers see the current names (opentelemetry-sdk 1.39 and later)
     from opentelemetry.sdk._logs import ReadableLogRecord, ReadWriteLogRecord
     from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
-except ImportError:  # before 1.39
-    from opentelemetry.sdk._logs import LogData  # type: ignore[attr-defined,unused-ignore]
-    from opentelemetry.sdk._logs.export import (  # type: ignore[assignment,unused-ignore]
-        LogExporter as LogRecordExporter,
-    )
-    from opentelemetry.sdk._logs.export import (  # type: ignore[assignment,unused-ignore]
-        LogExportResult as LogRecordExportResult,
-    )
+else:
+    try:  # opentelemetry-sdk 1.39 and later
+        from opentelemetry.sdk._logs import ReadableLogRecord, ReadWriteLogRecord
+        from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
+    except ImportError:  # before 1.39
+        from opentelemetry.sdk._logs import LogData  # type: ignore[attr-defined,unused-ignore]
+        from opentelemetry.sdk._logs.export import (  # type: ignore[assignment,unused-ignore]
+            LogExporter as LogRecordExporter,
+        )
+        from opentelemetry.sdk._logs.export import (  # type: ignore[assignment,unused-ignore]
+            LogExportResult as LogRecordExportResult,
+        )
 
-    ReadableLogRecord = ReadWriteLogRecord = LogData  # type: ignore[misc,unused-ignore]
+        ReadableLogRecord = ReadWriteLogRecord = LogData  # type: ignore[misc,unused-ignore]
 
 if TYPE_CHECKING:
     from databuddy_otel.client import Databuddy
 
-logger = logging.getLogger("databuddy")
+logger: logging.Logger = logging.getLogger("databuddy")
 
 
 class DatabuddyLogExporter(outlet.OutletExporter, LogRecordExporter):

@@ -49,7 +49,7 @@ from databuddy_otel.span_exporter import DatabuddyBaggageProcessor
 
 __all__ = ["AlwaysRecordSampler", "DatabuddySpanProcessor"]
 
-logger = logging.getLogger("databuddy")
+logger: logging.Logger = logging.getLogger("databuddy")
 
 
 class AlwaysRecordSampler(Sampler):

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DatabuddyBaggageProcessor", "DatabuddySpanExporter"]
 
-logger = logging.getLogger("databuddy")
+logger: logging.Logger = logging.getLogger("databuddy")
 
 
 class DatabuddySpanExporter(outlet.OutletExporter, SpanExporter):

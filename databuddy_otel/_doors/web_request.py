@@ -109,10 +109,10 @@ class RequestEvents:
             raise ValueError(f"event_name must be a non-empty string, not {event_name!r}")
         self.app = app
         self.client = client
-        self.track_requests = bool(track_requests)
+        self.track_requests: bool = bool(track_requests)
         self.ids_from: IdsFrom = ids_from or ids_from_headers
         self.event_name = event_name
-        self.raw_path_fallback = bool(raw_path_fallback)
+        self.raw_path_fallback: bool = bool(raw_path_fallback)
         self._warned = False
 
     def read_ids(self, headers: Callable[[], Mapping[str, str]]) -> Ids:
