@@ -13,7 +13,10 @@ puts a handler in its place that
 
 If an exit close is already running (a ``multiprocessing`` worker ending as its
 pool terminates it), the handler lets it finish, and the signal ends the process
-right after.
+right after. A SIGTERM that a main thread blocked in a wait never sees (it landed
+on another thread, or just before the wait) is sent to it again
+(:mod:`databuddy_otel._runtime.signal_relay`): the handler never leaves a process
+hanging where the default action would have ended it.
 
 A handler somebody else installed is left alone, with one exception: uvicorn
 installs its own while it imports the app (so a client made at import finds it),
@@ -36,11 +39,13 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
 
 from databuddy_otel._runtime.quiet_threads import quiet_start
+from databuddy_otel._runtime.signal_relay import Relay
 
 logger = logging.getLogger("databuddy")
 
@@ -61,6 +66,8 @@ class _State:
     def __init__(self) -> None:
         self.installed = False
         self.handling = False
+        #: How many times the handler started (the relay watches it move).
+        self.started = 0
         self.lifespan_flush = False
         self.warned = False
         #: Threads running an exit close now, and a SIGTERM that waits for them.
@@ -76,6 +83,19 @@ def _nothing() -> None:
 
 
 _state = _State()
+
+
+def _waiting() -> bool:
+    """A SIGTERM still needs our handler: it is in place, idle, and no exit close runs."""
+    state = _state
+    return not (state.handling or state.closing) and (
+        signal.getsignal(signal.SIGTERM) is _on_sigterm
+    )
+
+
+_relay = Relay(_waiting, lambda: _state.started)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_relay.restart_in_child)
 
 
 def install(
@@ -95,6 +115,7 @@ def install(
         state.close_all, state.flush_all, state.bound = close_all, flush_all, bound
         if current == signal.SIG_DFL:
             signal.signal(signal.SIGTERM, _on_sigterm)
+            _relay.start()  # a SIGTERM the main thread's wait missed reaches it anyway
         elif callable(current) and _is_uvicorns(current):
             signal.signal(signal.SIGTERM, _after_uvicorns(current))
     except (ValueError, OSError, AttributeError):  # no signals here (an embedded interpreter)
@@ -138,8 +159,11 @@ def unwrap(handler: Any) -> Any:
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     state = _state
     ours = signal.getsignal(signal.SIGTERM) is _on_sigterm
-    if state.handling:  # a second SIGTERM: stop waiting
-        _die(signum)
+    if state.handling:
+        if time.monotonic() - _relay.sent_at < 1.0:
+            return  # the relay's copy of the first one
+        _die(signum)  # a second SIGTERM: stop waiting
+    state.started += 1
     if state.closing:  # an exit close is under way: it ends the process once done
         state.pending = ours
         return

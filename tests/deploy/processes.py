@@ -42,7 +42,8 @@ class Program:
         self.args = list(args)
         # Only what the test gives: no DATABUDDY_* setting of the machine leaks in.
         inherited = {k: v for k, v in os.environ.items() if not k.startswith("DATABUDDY_")}
-        environ = {**inherited, "PYTHONUNBUFFERED": "1", **(env or {})}
+        # faulthandler prints every thread's stack on SIGABRT: what a hung program waited on.
+        environ = {**inherited, "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1", **(env or {})}
         self.proc = subprocess.Popen(
             self.args,
             cwd=cwd,
@@ -115,12 +116,23 @@ class Program:
         try:
             code = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
+            self._dump_stacks()
             raise AssertionError(
                 f"{self.args[:4]} still running after {timeout:g}s; output:\n{self.output}"
+                f"\nstderr:\n{self.errors}"
             ) from None
         for reader in self._readers:
             reader.join(timeout)  # the rest of the output, unless a worker still holds the pipe
         return code
+
+    def _dump_stacks(self) -> None:
+        """Have every process of the group print its threads' stacks, and read them."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGABRT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(3)
+        for reader in self._readers:
+            reader.join(2)
 
     def stop(self) -> None:
         """Kill what is left of the process group (the program and any worker it started)."""

@@ -62,7 +62,12 @@ def redis_url() -> Iterator[str]:
 
 @pytest.mark.parametrize(
     ("worker_class", "spool"),
-    [("rq.Worker", False), ("rq.SimpleWorker", False), ("rq.Worker", True)],
+    # RQ's classes with a bounded teardown (apps/rq_workers.py: RQ's own wait, not ours).
+    [
+        ("rq_workers.Worker", False),
+        ("rq_workers.SimpleWorker", False),
+        ("rq_workers.Worker", True),
+    ],
     ids=["work-horses", "simple-worker", "work-horses-spool"],
 )
 def test_burst_worker_delivers_every_job_event(
@@ -95,7 +100,11 @@ def test_burst_worker_delivers_every_job_event(
     assert "Traceback" not in worker.stderr + worker.stdout, worker.stderr + worker.stdout
     assert "Databuddy" not in worker.stderr, worker.stderr
     ids = [f"{prefix}-{job}-{i}" for job in range(JOBS) for i in range(EVENTS_PER_JOB)]
-    how = "a forked work-horse per job (os._exit)" if worker_class == "rq.Worker" else "in-process"
+    how = (
+        "a forked work-horse per job (os._exit)"
+        if worker_class.endswith(".Worker")
+        else "in-process"
+    )
     left = sorted(os.listdir(spool_dir)) if spool else []
     score = scoreboard.record(
         f"RQ `rq worker --burst` ({worker_class}: {how}), {JOBS} jobs, no flush"
