@@ -17,7 +17,15 @@ from typing import TYPE_CHECKING, Any
 from databuddy_otel._version import __version__
 from databuddy_otel.client import Databuddy
 from databuddy_otel.context import bind_ids, current_ids
-from databuddy_otel.default import batch, flush, get_client, init, shutdown, track
+from databuddy_otel.default import (
+    batch,
+    flush,
+    get_client,
+    init,
+    integrations,
+    shutdown,
+    track,
+)
 from databuddy_otel.ids import new_anonymous_id, new_session_id
 from databuddy_otel.models import (
     BatchEventInput,
@@ -94,6 +102,7 @@ __all__ = [
     "flush_after",
     "get_client",
     "init",
+    "integrations",
     "new_anonymous_id",
     "new_session_id",
     "shutdown",

@@ -28,6 +28,8 @@ from typing import Any
 from typing_extensions import Unpack
 
 from databuddy_otel._runtime import config, sdk_log
+from databuddy_otel._runtime import integrations as _integrations
+from databuddy_otel._runtime.integrations import IntegrationName
 from databuddy_otel.client import Databuddy
 from databuddy_otel.models import (
     BatchEventInput,
@@ -37,7 +39,7 @@ from databuddy_otel.models import (
     TrackFields,
 )
 
-__all__ = ["batch", "flush", "get_client", "init", "shutdown", "track"]
+__all__ = ["batch", "flush", "get_client", "init", "integrations", "shutdown", "track"]
 
 _lock = threading.Lock()
 _client: Databuddy | None = None
@@ -49,23 +51,39 @@ def init(
     *,
     logger: logging.Logger | logging.LoggerAdapter[Any] | sdk_log.Log | None = None,
     middleware: Iterable[config.Middleware] | None = None,
+    integrations: Mapping[IntegrationName, bool] | None = None,
     **options: Unpack[config.ClientOptions],
 ) -> Databuddy:
     """Make the default client from ``options`` (each falls back to its variable).
+
+    ``integrations`` switches what the SDK wires into the process by itself, by name
+    (:func:`integrations` lists them): ``{"logging": True}`` makes every logger's
+    tagged records events with no handler to add; ``{"sigterm": False}`` leaves
+    SIGTERM its default action. The names not given keep their state.
 
     Calling it again replaces the default client; the previous one is shut down
     (within its ``shutdown_timeout``), so its queued events are sent first.
 
     Raises:
-        ValueError, TypeError: A bad option, as for ``Databuddy(...)``.
+        ValueError, TypeError: A bad option, as for ``Databuddy(...)``, or an unknown
+            integration name (nothing is changed then).
     """
     global _client
+    switches = _integrations.check(integrations or {})
+    _integrations.switch(switches)
     client = Databuddy(logger=logger, middleware=middleware, **options)
     with _lock:
         previous, _client = _client, client
     if previous is not None:
         previous.shutdown()
     return client
+
+
+def integrations() -> dict[str, bool]:
+    """Each integration the SDK has and whether it is on: ``sigterm``,
+    ``multiprocessing``, ``fork``, ``rq`` and ``celery`` (on unless switched off),
+    ``logging`` (off unless switched on)."""
+    return _integrations.current()
 
 
 def install(client: Databuddy | None, *, only_if: Databuddy | None = None) -> None:

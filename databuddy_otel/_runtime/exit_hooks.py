@@ -48,7 +48,7 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from databuddy_otel._runtime import sigterm
+from databuddy_otel._runtime import integrations, sigterm
 from databuddy_otel._runtime.quiet_threads import quiet_start
 
 if TYPE_CHECKING:
@@ -206,9 +206,14 @@ def _in_pool_child_of(name: str) -> Any:
         key = (name + ":child", os.getpid())
         if util is not None and key not in _finalized_pids:
             _finalized_pids.add(key)
-            util.Finalize(None, close_all, exitpriority=10)
+            util.Finalize(None, _close_in_pool_child, exitpriority=10)
 
     return register_finalizer
+
+
+def _close_in_pool_child() -> None:
+    if integrations.enabled("multiprocessing"):
+        close_all()
 
 
 def _after_fork_in_child() -> None:
@@ -225,12 +230,23 @@ def _close_on_os_exit() -> None:
 def _close_then_exit(status: int) -> NoReturn:
     """``os._exit`` in a forked child: close every queue (once, bounded), then exit."""
     global _exited_pid
-    if _exited_pid != os.getpid():
+    if _exited_pid != os.getpid() and integrations.enabled(_os_exit_integration()):
         _exited_pid = os.getpid()
         # The process is ending: exit with its status whatever happened on the way.
         with contextlib.suppress(BaseException):
             close_all()
     _real_exit(status)
+
+
+def _os_exit_integration() -> str:
+    """Which switch governs this process's ``os._exit`` close."""
+    if any(name in sys.modules for name in _OS_EXIT_RUNNERS):
+        return "rq"
+    process: Any = sys.modules.get("multiprocessing.process")
+    parent = getattr(process, "parent_process", None)
+    if parent is not None and parent() is not None:
+        return "multiprocessing"
+    return "fork"
 
 
 def _connect_celery() -> None:
@@ -244,7 +260,8 @@ def _connect_celery() -> None:
 
 
 def _on_celery_shutdown(*args: Any, **kwargs: Any) -> None:
-    close_all()
+    if integrations.enabled("celery"):
+        close_all()
 
 
 def _finalize_in_pool_child() -> None:
@@ -259,4 +276,4 @@ def _finalize_in_pool_child() -> None:
         if key in _finalized_pids or parent is None or parent() is None:
             continue
         _finalized_pids.add(key)
-        util.Finalize(None, close_all, exitpriority=10)
+        util.Finalize(None, _close_in_pool_child, exitpriority=10)

@@ -44,6 +44,7 @@ from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
 
+from databuddy_otel._runtime import integrations
 from databuddy_otel._runtime.quiet_threads import quiet_start
 from databuddy_otel._runtime.signal_relay import Relay
 
@@ -107,7 +108,11 @@ def install(
     ``flush_all`` (which must bound themselves and never raise).
     """
     state = _state
-    if state.installed or threading.current_thread() is not threading.main_thread():
+    if (
+        state.installed
+        or not integrations.enabled("sigterm")
+        or threading.current_thread() is not threading.main_thread()
+    ):
         return
     try:
         current = signal.getsignal(signal.SIGTERM)
@@ -164,6 +169,8 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
             return  # the relay's copy of the first one
         _die(signum)  # a second SIGTERM: stop waiting
     state.started += 1
+    if ours and not integrations.enabled("sigterm"):
+        _die(signum)  # switched off since: the default action
     if state.closing:  # an exit close is under way: it ends the process once done
         state.pending = ours
         return
@@ -190,7 +197,12 @@ def _after_uvicorns(previous: Handler) -> Handler:
     def on_sigterm(signum: int, frame: FrameType | None) -> None:
         previous(signum, frame)
         state = _state
-        if state.lifespan_flush or state.handling or state.closing:
+        if (
+            state.lifespan_flush
+            or state.handling
+            or state.closing
+            or not integrations.enabled("sigterm")
+        ):
             return
         state.handling = True
         try:

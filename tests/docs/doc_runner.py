@@ -56,7 +56,7 @@ from typing import Any, Callable
 from sybil import Document, Example, Region
 from sybil.parsers.markdown.lexers import DirectiveInHTMLCommentLexer, FencedCodeBlockLexer
 
-from databuddy_otel._runtime import exit_hooks
+from databuddy_otel._runtime import exit_hooks, integrations
 from databuddy_otel.devserver import DevServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -360,6 +360,7 @@ class ProcessState:
     loggers: dict[str, tuple[int, list[logging.Handler], bool]]
     sigterm: Any
     queues: set[Any]
+    integrations: dict[str, bool]
 
     @classmethod
     def capture(cls) -> ProcessState:
@@ -371,7 +372,12 @@ class ProcessState:
         }
         root = logging.getLogger()
         loggers[""] = (root.level, list(root.handlers), root.propagate)
-        return cls(loggers, signal.getsignal(signal.SIGTERM), set(exit_hooks.open_queues()))
+        return cls(
+            loggers,
+            signal.getsignal(signal.SIGTERM),
+            set(exit_hooks.open_queues()),
+            integrations.current(),
+        )
 
     def restore(self) -> None:
         for queue in set(exit_hooks.open_queues()) - self.queues:
@@ -389,6 +395,7 @@ class ProcessState:
             logger.setLevel(level)
             logger.propagate = propagate
         signal.signal(signal.SIGTERM, self.sigterm)
+        integrations.switch(self.integrations)
         structlog = sys.modules.get("structlog")
         if structlog is not None:
             structlog.reset_defaults()
