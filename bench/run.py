@@ -30,8 +30,9 @@ STAMP = VENV / ".requirements.sha256"
 WORKER_TIMEOUT = 600
 
 
-def ensure_venv() -> None:
-    """Create/refresh bench/.venv when needed, then re-exec this script inside it."""
+def ensure_venv(script: Path | None = None) -> None:
+    """Create/refresh bench/.venv when needed, then re-exec ``script`` (this one by
+    default) inside it."""
     if Path(sys.prefix).resolve() == VENV.resolve():
         return
     digest = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
@@ -46,7 +47,8 @@ def ensure_venv() -> None:
             cwd=BENCH,
         )
         STAMP.write_text(digest)
-    os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), str(Path(__file__).resolve()), *sys.argv[1:]])
+    target = (script or Path(__file__)).resolve()
+    os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), str(target), *sys.argv[1:]])
 
 
 def worker_env() -> dict[str, str]:

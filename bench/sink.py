@@ -10,7 +10,9 @@ Endpoints:
 * ``POST <any path>``: gunzips when ``Content-Encoding: gzip``, parses the JSON and
   counts its events under the path (query string dropped): a JSON array counts its
   length, an object with a ``batch`` array counts that, any other object counts 1.
-  The answer is the success body the SDK posting to that path expects.
+  The answer is the success body the SDK posting to that path expects. OTLP paths
+  (``/v1/...``, protobuf) and Sentry envelopes (``.../envelope/``) are answered 200 and
+  counted as one event per request, unparsed.
 * ``GET /count``: ``{"total", "paths", "requests", "errors", "reached_ns", "last_ns"}``
   where ``reached_ns`` is the ``time.monotonic_ns()`` at which ``total`` first reached
   the target set by the last reset, and ``last_ns`` when the last events arrived
@@ -163,6 +165,10 @@ class SinkProtocol(asyncio.Protocol):
             return _response("200 OK", b"{}")
         if method != "POST":
             return _response("404 Not Found", b'{"error":"not found"}')
+        if url.path.startswith("/v1/") or url.path.endswith("/envelope/"):
+            # OTLP (protobuf) and Sentry envelopes: answered, counted as one request each
+            counts.add(url.path, 1)
+            return _response("200 OK", b"{}")
         try:
             if headers.get("content-encoding", "").lower() == "gzip":
                 body = gzip.decompress(body)
