@@ -101,3 +101,39 @@ def test_batch_reports_invalid_events_and_sends_the_rest(
     assert not result.success and result.processed == 1
     assert [r.success for r in result.results] == [True, False]
     assert [e["name"] for e in server.events()] == ["ok"]
+
+
+def test_a_steady_stream_goes_out_in_few_full_requests(
+    server: DevServer, make_client: MakeClient
+) -> None:
+    """At the default batch_size, 1,000 events a second for 0.6 s: the senders pace
+    partial requests to at most ten a second, so a few requests carry them all
+    (one per ten events would be 60), and flush() sends the rest at once."""
+    import time
+
+    client = make_client(batch_size=10)
+    started = time.monotonic()
+    for i in range(600):
+        client.track(name="steady", properties={"i": i})
+        time.sleep(max(0.0, started + (i + 1) / 1000 - time.monotonic()))
+    assert client.flush(timeout=5).success
+    assert sorted(e["properties"]["i"] for e in server.events()) == list(range(600))
+    seconds = time.monotonic() - started
+    assert server.request_count <= 10 * seconds + 6, (server.request_count, seconds)
+
+
+def test_an_event_after_a_quiet_spell_is_not_held_back(
+    server: DevServer, make_client: MakeClient
+) -> None:
+    """Pacing only slows a stream: a full batch with no request in the last 0.1 s
+    leaves at once (here well before a 60 s batch_timeout)."""
+    import time
+
+    client = make_client(batch_size=2, batch_timeout=60_000)
+    client.track(name="first")
+    client.track(name="second")
+    server.wait_for_events(2, timeout=2)
+    time.sleep(0.15)
+    client.track(name="third")
+    client.track(name="fourth")
+    assert len(server.wait_for_events(4, timeout=2)) == 4

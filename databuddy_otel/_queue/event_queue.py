@@ -287,7 +287,8 @@ class EventQueue:
         end = time.monotonic() + timeout
         collector = self._ledger.collect()
         try:
-            left, spooled = self._send_all(end)
+            with self._senders.hurry():
+                left, spooled = self._send_all(end)
         finally:
             self._ledger.stop_collecting(collector)
         summary = BatchEventResponse.of(list(collector))

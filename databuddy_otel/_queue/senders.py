@@ -5,9 +5,13 @@ The queue's worker hands over events with :meth:`Senders.put`. Up to
 100 events and 1 MiB, oldest first: with a backlog every request is full) and
 deliver it; one chunk's retries and backoff never hold up the others.
 
-Requests stay full: while another request is in flight, a sender waits for a
-full chunk (or at most :data:`PARTIAL_WAIT`) rather than send a few events,
-since each request costs about the same CPU, under the GIL, whatever it carries.
+Requests stay full: while another request is in flight, or when the last one
+started less than :data:`PARTIAL_WAIT` ago, a sender waits for a full chunk (or
+at most that long) rather than send a few events, since each request costs about
+the same CPU, under the GIL, whatever it carries. So a steady stream goes out in
+at most ten requests a second per process, each as full as the stream fills it in
+that time, while an event after a quiet spell leaves at once; a flush or a close
+(:meth:`Senders.hurry`) waits for nothing.
 
 How many requests are in flight follows the link. While every recent request
 took :data:`SLOW_REQUEST` or more (the shortest of the last few: a request can
@@ -28,11 +32,12 @@ no event is both reported lost and counted as delivered.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Generic, Optional, TypeVar
 
 from databuddy_otel._event.limits import MAX_EVENTS_PER_REQUEST
@@ -47,7 +52,8 @@ Errors = list[Optional[Failure]]
 
 #: Seconds an idle sender waits for work before it checks again.
 _IDLE_WAIT = 5.0
-#: How long a sender waits for a full chunk while another request is in flight.
+#: How long a sender waits for a full chunk while another request is in flight or
+#: the last one started this recently: at most ten partial requests a second.
 PARTIAL_WAIT = 0.1
 #: Requests that all took this long are waiting on the network, not on the GIL
 #: (whose switch interval is 5 ms): another sender may start beside them.
@@ -88,6 +94,7 @@ class Senders(Generic[Item]):
         self._ready: deque[Item] = deque()
         self._in_flight: dict[int, list[Item]] = {}
         self._newest_start = 0.0  # when the newest request in flight started
+        self._hurry = 0  # flushes and closes waiting: no partial chunk waits
         self._recent: deque[float] = deque(maxlen=_RECENT)  # how long the last requests took
         self._next_token = 0
         self._workers: list[threading.Thread] = []
@@ -182,14 +189,18 @@ class Senders(Generic[Item]):
         while True:
             ready = self._ready
             if ready:
-                if len(ready) >= MAX_EVENTS_PER_REQUEST or not self._in_flight:
+                if len(ready) >= MAX_EVENTS_PER_REQUEST or self._hurry or self._closed:
                     return True
                 now = time.monotonic()
                 if partial_since is None:
                     partial_since = now
-                elif now - partial_since >= PARTIAL_WAIT:
+                waited = now - partial_since
+                since_start = now - self._newest_start
+                if waited >= PARTIAL_WAIT or (not self._in_flight and since_start >= PARTIAL_WAIT):
                     return True
-                timeout = PARTIAL_WAIT - (now - partial_since)
+                timeout = PARTIAL_WAIT - waited
+                if not self._in_flight:
+                    timeout = min(timeout, PARTIAL_WAIT - since_start)
             elif self._closed:
                 return False
             else:
@@ -231,6 +242,18 @@ class Senders(Generic[Item]):
                     self._ready.extendleft(reversed(taken[1]))
                 return False
             self._send(taken, deadline)
+
+    @contextlib.contextmanager
+    def hurry(self) -> Iterator[None]:
+        """While a flush waits for the events queued before it: partial chunks go at once."""
+        with self._lock:
+            self._hurry += 1
+            self._changed.notify_all()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._hurry -= 1
 
     def wait_in_flight(self, timeout: float) -> None:
         """Wait up to ``timeout`` for requests already in flight to finish."""
