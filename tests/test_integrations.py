@@ -187,13 +187,12 @@ def test_celery_integration_switched_off_leaves_the_queue_open() -> None:
         import celery.signals
         import databuddy_otel
         from databuddy_otel import Databuddy
-        client = Databuddy(client_id="c", api_url="http://127.0.0.1:9")
-        databuddy_otel.init(client_id="c", api_url="http://127.0.0.1:9",
-                            integrations={"celery": False})
+        nowhere = {"client_id": "c", "api_url": "http://127.0.0.1:9", "shutdown_timeout": 0.2}
+        client = Databuddy(**nowhere)
+        databuddy_otel.init(**nowhere, integrations={"celery": False})
         celery.signals.worker_process_shutdown.send(sender=None)
         print(client.track("after the first signal").success)
-        databuddy_otel.init(client_id="c", api_url="http://127.0.0.1:9",
-                            integrations={"celery": True})
+        databuddy_otel.init(**nowhere, integrations={"celery": True})
         celery.signals.worker_process_shutdown.send(sender=None)
         print(client.track("after the second").success)
         """
