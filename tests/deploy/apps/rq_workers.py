@@ -1,4 +1,4 @@
-"""RQ's two worker classes, with the pubsub thread polling each second instead of each minute.
+"""RQ's two worker classes, with the pubsub thread polling five times a second, not each minute.
 
 RQ (2.x and 3.0, with redis-py 7 and 8) stops a worker by unsubscribing its
 command channel and joining the pubsub thread with no timeout. When that thread
@@ -20,7 +20,7 @@ def _subscribe(worker: Any) -> None:
     worker.pubsub = worker.connection.pubsub()
     worker.pubsub.subscribe(**{worker.pubsub_channel_name: worker.handle_payload})
     worker.pubsub_thread = worker.pubsub.run_in_thread(
-        sleep_time=1, daemon=True, exception_handler=worker._pubsub_exception_handler
+        sleep_time=0.2, daemon=True, exception_handler=worker._pubsub_exception_handler
     )
 
 
