@@ -105,3 +105,33 @@ def test_a_wakeup_fd_of_the_application_is_left_alone() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=30
     )
     assert done.stdout.strip() == "True", done.stdout + done.stderr
+
+
+def test_sigterm_while_the_thread_reads_the_queue_registry(server: DevServer) -> None:
+    """SIGTERM lands while the main thread holds the registry's lock (an exit close
+    listing the open queues as a pool terminates its worker): the handler, on that
+    same thread, still closes the queues and ends the process by the signal."""
+    prefix = uuid.uuid4().hex[:8]
+    script = textwrap.dedent(
+        """
+        import os, signal, sys
+        from databuddy_otel import Databuddy
+        from databuddy_otel._runtime import exit_hooks
+        client = Databuddy(api_url=sys.argv[1], client_id="relay", batch_size=100,
+                           batch_timeout=60_000)
+        for i in range(3):
+            client.track(name="registry", event_id=f"{sys.argv[2]}-{i}")
+        with exit_hooks._lock:  # where open_queues() is when the signal comes
+            os.kill(os.getpid(), signal.SIGTERM)
+            print("the handler returned", flush=True)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, server.url, prefix],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == -signal.SIGTERM, (done.returncode, done.stdout, done.stderr)
+    ids = sorted(e["eventId"] for e in server.events())
+    assert ids == [f"{prefix}-{i}" for i in range(3)]

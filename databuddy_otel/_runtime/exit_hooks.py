@@ -66,6 +66,10 @@ _OS_EXIT_RUNNERS = ("rq.worker",)
 
 _open: set[EventQueue] = set()
 _lock = threading.Lock()
+#: What ``open_queues()`` returns, replaced (never changed) under ``_lock``: the
+#: SIGTERM handler and its helper thread read it without the lock, which the
+#: interrupted thread may be holding.
+_snapshot: tuple[EventQueue, ...] = ()
 _hooked_pid = 0
 _finalized_pids: set[tuple[str, int]] = set()
 #: The interpreter's own ``os._exit``, and the pid whose ``os._exit`` closed the queues.
@@ -82,8 +86,10 @@ _TOKEN = _Token()
 
 def register(queue: EventQueue) -> None:
     """Keep ``queue`` until it is closed, and close it when the process ends."""
+    global _snapshot
     with _lock:
         _open.add(queue)
+        _snapshot = tuple(_open)
         _install_hooks()
     _finalize_in_pool_child()
     _finalize_in_children()
@@ -94,13 +100,20 @@ def register(queue: EventQueue) -> None:
 
 
 def unregister(queue: EventQueue) -> None:
-    with _lock:
+    global _snapshot
+    # A SIGTERM handler's close can run while the thread it interrupted holds the lock:
+    # then the closed queue stays listed (closing it again returns at once).
+    if not _lock.acquire(timeout=0.2):
+        return
+    try:
         _open.discard(queue)
+        _snapshot = tuple(_open)
+    finally:
+        _lock.release()
 
 
 def open_queues() -> list[EventQueue]:
-    with _lock:
-        return list(_open)
+    return list(_snapshot)
 
 
 def close_all() -> None:
@@ -109,9 +122,9 @@ def close_all() -> None:
     The queues share one deadline, the longest of their timeouts: several clients
     do not add their timeouts up.
     """
-    queues = open_queues()
-    end = time.monotonic() + max((q.settings.shutdown_timeout for q in queues), default=0.0)
     with sigterm.exit_close():
+        queues = open_queues()
+        end = time.monotonic() + max((q.settings.shutdown_timeout for q in queues), default=0.0)
         for queue in queues:
             try:
                 left = max(0.0, end - time.monotonic())
