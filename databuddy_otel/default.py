@@ -69,8 +69,7 @@ def init(
             integration name (nothing is changed then).
     """
     global _client
-    switches = _integrations.check(integrations or {})
-    _integrations.switch(switches)
+    _integrations.switch(integrations or {})  # checks every switch before changing any
     client = Databuddy(logger=logger, middleware=middleware, **options)
     with _lock:
         previous, _client = _client, client

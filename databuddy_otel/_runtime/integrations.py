@@ -71,10 +71,10 @@ def switch(switches: Mapping[IntegrationName, bool] | Mapping[str, bool]) -> Non
     with _lock:
         _on.update(checked)
         logging_on = _on["logging"]
-    _set_root_handler(logging_on)
+    _offer_records(logging_on)
 
 
-def _set_root_handler(on: bool) -> None:
+def _offer_records(on: bool) -> None:
     """On: every record a logger hands to its handlers is offered to a
     ``DatabuddyHandler`` first. No handler is added to the tree, so ``basicConfig()``
     and Python's last-resort output behave as before; the loggers' levels still

@@ -127,24 +127,24 @@ class Program:
 
     def _dump_stacks(self) -> None:
         """Have every process of the group print its threads' stacks, and read them."""
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGABRT)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(3)
-        for reader in self._readers:
-            reader.join(2)
+        self._signal_group(signal.SIGABRT, 3)
 
     def stop(self) -> None:
         """Kill what is left of the process group (the program and any worker it started)."""
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(5)
-        for reader in self._readers:
-            reader.join(5)  # EOF once the group is gone; close the pipes after, not under, them
+        self._signal_group(signal.SIGKILL, 5)
         for stream in (self.proc.stdout, self.proc.stderr):
             if stream is not None:
                 stream.close()
+
+    def _signal_group(self, sig: int, seconds: float) -> None:
+        """Signal the whole group, wait for the program, then read the rest of its output
+        (EOF once the group is gone; the pipes are closed after, not under, the readers)."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(seconds)
+        for reader in self._readers:
+            reader.join(seconds)
 
     def __enter__(self) -> Program:
         return self
