@@ -14,6 +14,7 @@ import http.client
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -168,7 +169,26 @@ def listening_port(program: Program, pattern: str, timeout: float = 20.0) -> int
     (line,) = program.wait_for(pattern, timeout=timeout)
     match = re.search(r"127\.0\.0\.1:(\d+)", line)
     assert match, line
-    return int(match.group(1))
+    port = int(match.group(1))
+    _wait_until_accepting(port, timeout)
+    return port
+
+
+def _wait_until_accepting(port: int, timeout: float) -> None:
+    """Wait until ``127.0.0.1:port`` accepts a connection.
+
+    A server may print its address before anything listens on it: uvicorn's parent
+    binds the socket and its workers call ``listen()`` only after their lifespan
+    startup, so a request sent between the two is refused.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1.0).close()
+            return
+        except ConnectionRefusedError:
+            assert time.monotonic() < deadline, f"nothing accepts on port {port} after {timeout} s"
+            time.sleep(0.05)
 
 
 def get_all(
