@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
 from databuddy_otel.devserver import DevServer
 from tests.conftest import MakeClient
 
@@ -120,6 +124,57 @@ def test_a_steady_stream_goes_out_in_few_full_requests(
     assert sorted(e["properties"]["i"] for e in server.events()) == list(range(600))
     seconds = time.monotonic() - started
     assert server.request_count <= 10 * seconds + 6, (server.request_count, seconds)
+
+
+def test_the_queue_worker_sleeps_while_the_senders_pace(
+    server: DevServer, make_client: MakeClient
+) -> None:
+    """While partial requests wait for the pace, only a full request's worth wakes
+    OpenTelemetry's worker: 600 events at 1,000 a second wake it a few times a
+    second (two per request at most), not once per ten events (60 times)."""
+    import time
+
+    client = make_client(batch_size=10)
+    batch = client._queue._batch  # type: ignore[union-attr]
+    if not batch.seam:
+        pytest.skip("this opentelemetry-sdk's public API wakes the worker itself")
+    handed: list[float] = []
+    on_batch = batch._drain._on_batch
+    assert on_batch is not None
+
+    def counting(items: Any) -> None:
+        handed.append(time.monotonic())
+        on_batch(items)
+
+    batch._drain._on_batch = counting
+    started = time.monotonic()
+    for i in range(600):
+        client.track(name="steady", properties={"i": i})
+        time.sleep(max(0.0, started + (i + 1) / 1000 - time.monotonic()))
+    seconds = time.monotonic() - started
+    # One wake-up hands its batches over back to back: count the wake-ups.
+    wakes = 1 + sum(1 for a, b in zip(handed, handed[1:]) if b - a > 0.003)
+    assert client.flush(timeout=5).success
+    assert sorted(e["properties"]["i"] for e in server.events()) == list(range(600))
+    assert wakes <= 25 * seconds + 4, (wakes, seconds, len(handed))
+
+
+def test_a_batch_held_back_by_the_pace_leaves_when_the_pace_ends(
+    server: DevServer, make_client: MakeClient
+) -> None:
+    """A full batch that arrives while the pace holds the worker back leaves when
+    the pace ends (0.1 s after the last request started), not at batch_timeout."""
+    import time
+
+    client = make_client(batch_size=2, batch_timeout=60_000)
+    client.track(name="first")
+    client.track(name="second")
+    server.wait_for_events(2, timeout=2)
+    started = time.monotonic()
+    client.track(name="third")
+    client.track(name="fourth")
+    assert len(server.wait_for_events(4, timeout=3)) == 4
+    assert time.monotonic() - started < 1.0
 
 
 def test_an_event_after_a_quiet_spell_is_not_held_back(

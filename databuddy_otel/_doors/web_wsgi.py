@@ -25,13 +25,40 @@ StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
-def _environ_headers(environ: Mapping[str, Any]) -> dict[str, str]:
-    """The headers of a WSGI environ (or Django ``request.META``), by lower-case name."""
-    return {
-        key[5:].replace("_", "-").lower(): value
-        for key, value in environ.items()
-        if key.startswith("HTTP_") and isinstance(value, str)
-    }
+class _EnvironHeaders(Mapping[str, str]):
+    """The headers of a WSGI environ (or Django ``request.META``), by lower-case name.
+
+    A view, not a copy: the default reader looks up two headers, and building a
+    dict of them all cost each request more than the rest of the middleware.
+    """
+
+    __slots__ = ("_environ",)
+
+    def __init__(self, environ: Mapping[str, Any]) -> None:
+        self._environ = environ
+
+    def __getitem__(self, name: str) -> str:
+        value = self._environ.get("HTTP_" + name.upper().replace("-", "_"))
+        if not isinstance(value, str):
+            raise KeyError(name)
+        return value
+
+    def get(self, name: str, default: Any = None) -> Any:  # the reader's one call, kept short
+        value = self._environ.get("HTTP_" + name.upper().replace("-", "_"))
+        return value if isinstance(value, str) else default
+
+    def _names(self) -> list[str]:
+        return [
+            key[5:].replace("_", "-").lower()
+            for key, value in self._environ.items()
+            if key.startswith("HTTP_") and isinstance(value, str)
+        ]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+    def __len__(self) -> int:
+        return len(self._names())
 
 
 class DatabuddyWSGIMiddleware(RequestEvents):
@@ -50,7 +77,7 @@ class DatabuddyWSGIMiddleware(RequestEvents):
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         started = time.perf_counter()
-        ids = self.read_ids(lambda: _environ_headers(environ))
+        ids = self.read_ids(lambda: _EnvironHeaders(environ))
         if ids == NO_IDS and not self.track_requests:
             return self.app(environ, start_response)
         response = _WSGIResponse(self, environ, start_response, ids, started)
@@ -173,7 +200,7 @@ def django_middleware(
     def factory(get_response: Callable[[Any], Any]) -> Callable[[Any], Any]:
         def middleware(request: Any) -> Any:
             started = time.perf_counter()
-            ids = events.read_ids(lambda: _environ_headers(request.META))
+            ids = events.read_ids(lambda: _EnvironHeaders(request.META))
             status: int | None = None
             try:
                 with bind_ids(*ids):

@@ -100,6 +100,7 @@ class EventQueue:
             delay_ms=settings.batch_timeout if batching else 1,
             max_size=settings.max_queue_size,
         )
+        self._senders.feed_from(self._batch)
         self._put = self._batch.put
         self._close_lock = threading.Lock()
         self._close_result: BatchEventResponse | None = None
@@ -114,6 +115,7 @@ class EventQueue:
     def _after_fork(self) -> None:
         # OpenTelemetry empties the child's copy of its queue; everything else follows.
         self._room.reset()
+        self._batch.hold_until = 0.0  # no sender here yet to end the parent's hold
         self._close_lock = threading.Lock()
         self._senders.reset_after_fork()
         self._ledger.reset_after_fork()

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import collections
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
@@ -44,6 +45,7 @@ except ImportError:  # before 1.39: processors take LogData
     ReadWriteLogRecord = None  # type: ignore[assignment,misc]
     from opentelemetry.sdk._logs import LogData  # type: ignore[attr-defined,unused-ignore]
 
+from databuddy_otel._event.limits import MAX_EVENTS_PER_REQUEST
 from databuddy_otel._runtime.quiet_threads import quiet_fork_hooks, quiet_start
 
 T = TypeVar("T")
@@ -123,6 +125,7 @@ class BatchQueue(Generic[T]):
         use_seam: bool = True,
     ) -> None:
         self._drain: _Drain[T] = _Drain(on_batch)
+        self.hold_until = 0.0
         with quiet_start():  # its worker thread starts here
             self._processor = BatchLogRecordProcessor(
                 self._drain,  # type: ignore[arg-type]
@@ -137,6 +140,7 @@ class BatchQueue(Generic[T]):
             self._machinery = machinery
             self._deque: collections.deque[T] = machinery._queue
             self._threshold = batch_size
+            self._full = max(batch_size, MAX_EVENTS_PER_REQUEST)
             self.put: Callable[[T], None] = self._append
         else:
             self._drain.wrapped = True
@@ -149,13 +153,33 @@ class BatchQueue(Generic[T]):
             self.put = self._emit_wrapped
 
     def _append(self, item: T) -> None:
-        """Add one item (the caller has made room for it); wake the worker on a full batch."""
+        """Add one item (the caller has made room for it); wake the worker on a full batch.
+
+        Until :attr:`hold_until` only a full request's worth wakes it: the senders
+        would hold a smaller batch back anyway, and they wake the worker when the
+        hold ends (:meth:`wake_if_due`).
+        """
         deque = self._deque
         deque.appendleft(item)  # the worker pops from the right: oldest first
-        if len(deque) >= self._threshold:
+        waiting = len(deque)
+        if waiting >= self._threshold and (
+            waiting >= self._full or time.monotonic() >= self.hold_until
+        ):
             awaken = self._machinery._worker_awaken  # replaced by the SDK in a forked child
             if not awaken.is_set():
                 awaken.set()
+
+    def wake_if_due(self) -> bool:
+        """Wake the worker if a batch waits in the deque; ``True`` if it did.
+
+        Only the seam holds the worker back; the public API's ``emit`` wakes it itself.
+        """
+        if not self.seam or len(self._deque) < self._threshold:
+            return False
+        awaken = self._machinery._worker_awaken
+        if not awaken.is_set():
+            awaken.set()
+        return True
 
     def _emit_wrapped(self, item: T) -> None:
         """Add one item through the processor's public ``emit``."""

@@ -11,7 +11,10 @@ at most that long) rather than send a few events, since each request costs about
 the same CPU, under the GIL, whatever it carries. So a steady stream goes out in
 at most ten requests a second per process, each as full as the stream fills it in
 that time, while an event after a quiet spell leaves at once; a flush or a close
-(:meth:`Senders.hurry`) waits for nothing.
+(:meth:`Senders.hurry`) waits for nothing. During that pace the queue's worker is
+held back too (:class:`Upstream`): a batch it handed over would only wait here, and
+each of its wake-ups costs the application a GIL hand-off. The sender that waits
+for the pace wakes the worker when the pace ends, so a held batch goes then.
 
 How many requests are in flight follows the link. While every recent request
 took :data:`SLOW_REQUEST` or more (the shortest of the last few: a request can
@@ -38,7 +41,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Generic, Optional, TypeVar
+from typing import Any, Generic, Optional, Protocol, TypeVar
 
 from databuddy_otel._event.limits import MAX_EVENTS_PER_REQUEST
 from databuddy_otel._runtime.quiet_threads import quiet_start
@@ -64,6 +67,17 @@ STUCK_REQUEST = 1.0
 _RECENT = 8
 
 
+class Upstream(Protocol):
+    """Where the events come from: a queue whose worker the senders may hold back."""
+
+    #: Until this time (``time.monotonic()``) the queue wakes its worker only for a full
+    #: request: fewer events would only wait in the senders' list for the pace.
+    hold_until: float
+
+    def wake_if_due(self) -> bool:
+        """Wake the worker if a batch waits; ``True`` if it did."""
+
+
 class Senders(Generic[Item]):
     """A pool of sender threads fed from one list of waiting events.
 
@@ -86,7 +100,12 @@ class Senders(Generic[Item]):
         self._body_of = body_of
         self._max_threads = max_threads
         self._log = log
+        self._upstream: Upstream | None = None
         self._init_state()
+
+    def feed_from(self, upstream: Upstream) -> None:
+        """Hold ``upstream``'s worker back while partial requests wait for the pace."""
+        self._upstream = upstream
 
     def _init_state(self) -> None:
         self._lock = threading.Lock()
@@ -94,6 +113,8 @@ class Senders(Generic[Item]):
         self._ready: deque[Item] = deque()
         self._in_flight: dict[int, list[Item]] = {}
         self._newest_start = 0.0  # when the newest request in flight started
+        self._hold_pending = False  # the upstream is held back until that start's pace ends
+        self._release = False  # the hold's end woke the upstream: its batch goes at once
         self._hurry = 0  # flushes and closes waiting: no partial chunk waits
         self._recent: deque[float] = deque(maxlen=_RECENT)  # how long the last requests took
         self._next_token = 0
@@ -113,9 +134,13 @@ class Senders(Generic[Item]):
         if self._pid != os.getpid():
             self.reset_after_fork()
         with self._lock:
-            self._ready.extend(items)
+            ready = self._ready
+            was_empty = not ready
+            ready.extend(items)
             if self._idle:
-                self._changed.notify()
+                # A sender waiting on a partial chunk wakes by itself when its pace ends.
+                if was_empty or len(ready) >= MAX_EVENTS_PER_REQUEST:
+                    self._changed.notify()
                 return
             start = self._threads == 0 or self._needs_another()
             if start:
@@ -157,7 +182,10 @@ class Senders(Generic[Item]):
         token = self._next_token
         self._next_token += 1
         self._in_flight[token] = chunk
-        self._newest_start = time.monotonic()
+        now = self._newest_start = time.monotonic()
+        if self._upstream is not None:
+            self._upstream.hold_until = now + PARTIAL_WAIT
+            self._hold_pending = True
         return token, chunk
 
     def _run(self) -> None:
@@ -191,6 +219,9 @@ class Senders(Generic[Item]):
             if ready:
                 if len(ready) >= MAX_EVENTS_PER_REQUEST or self._hurry or self._closed:
                     return True
+                if self._release:
+                    self._release = False
+                    return True
                 now = time.monotonic()
                 if partial_since is None:
                     partial_since = now
@@ -205,9 +236,21 @@ class Senders(Generic[Item]):
                 return False
             else:
                 partial_since, timeout = None, _IDLE_WAIT
+                if self._hold_pending:
+                    timeout = self._newest_start + PARTIAL_WAIT - time.monotonic()
+                    if timeout <= 0:
+                        self._end_hold()
+                        timeout = _IDLE_WAIT
             self._idle += 1
             self._changed.wait(timeout)
             self._idle -= 1
+
+    def _end_hold(self) -> None:
+        """Under the lock, the pace over: wake the upstream's worker if a batch waits there."""
+        self._hold_pending = False
+        upstream = self._upstream
+        if upstream is not None and upstream.wake_if_due():
+            self._release = True
 
     def _send(self, taken: tuple[int, list[Item]], deadline: float | None) -> None:
         token, chunk = taken

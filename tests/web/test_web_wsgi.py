@@ -261,6 +261,29 @@ def test_ids_the_server_would_refuse_are_ignored(
     assert event["name"] == "http_request" and event["anonymousId"] is None
 
 
+def test_a_custom_reader_sees_every_header_by_lower_case_name(
+    recording_client: RecordingClient,
+) -> None:
+    """ids_from gets a mapping of all the request's headers (CGI names turned back)."""
+    seen: list[dict[str, str]] = []
+
+    def reader(headers: Any) -> Any:
+        seen.append(dict(headers))
+        assert "x-trace" in headers and headers["x-trace"] == "t1" and len(headers) == len(seen[0])
+        with pytest.raises(KeyError):
+            headers["absent"]
+        return headers.get("x-user"), headers.get("absent", "fallback")
+
+    middleware = DatabuddyWSGIMiddleware(
+        hello, recording_client, track_requests=True, ids_from=reader
+    )
+    call_wsgi(middleware, headers={"X-User": "u1", "X-Trace": "t1"})
+    assert {"x-user": "u1", "x-trace": "t1"}.items() <= seen[0].items()
+    assert all(name == name.lower() and "_" not in name for name in seen[0])
+    call = recording_client.calls[0]
+    assert (call["anonymous_id"], call["session_id"]) == ("u1", "fallback")
+
+
 def test_cookie_reader_fills_in_what_headers_lack(recording_client: RecordingClient) -> None:
     """ids_from_cookies reads the named cookies; a header, when present, wins."""
     reader = ids_from_cookies(anonymous="db_anon", session="db_sess")

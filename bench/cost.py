@@ -1,0 +1,238 @@
+"""Where an SDK's CPU goes per request, all threads counted: ``python3 bench/cost.py``.
+
+Serves ``bench/web_app.py``'s Flask app in this process, one request after another at
+a steady rate (``--rate`` per second, as one busy gunicorn worker sees them), for each
+variant; every SDK sends to the counting sink. For each run it reads the CPU time of
+every thread of this process and of the sink from ``/proc``, and prints µs of CPU per
+request by thread role (the request thread, the SDK's background threads, the sink):
+what the SDK costs the machine, not only the caller.
+
+``--phases`` also times the SDK's steps (record to event, check and serialize,
+queue, hand-over, request, settle) with ``time.thread_time`` around each; a
+function-level profile of the request thread is ``bench/profile_track.py``'s job.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+import run  # noqa: E402  (bench/run.py: the virtualenv and the sink)
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu(pid: int, tid: int | None = None) -> float:
+    """CPU seconds (user + system) of a process, or of one of its threads."""
+    path = f"/proc/{pid}/task/{tid}/stat" if tid else f"/proc/{pid}/stat"
+    with open(path) as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def _environ() -> dict[str, Any]:
+    return {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "HTTP_HOST": "127.0.0.1:8000",
+        "HTTP_USER_AGENT": "wrk",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+    }
+
+
+def _start_response(status: str, headers: Any, exc_info: Any = None) -> None:
+    return None
+
+
+#: What ``--phases`` times in the ``ours`` run: (label, module, owner, attribute).
+PHASES = (
+    ("handler: record to event", "databuddy_logging.handler", "DatabuddyHandler", "_emit"),
+    (
+        "track: check, enrich, serialize",
+        "databuddy_otel._event.preparation",
+        "Preparation",
+        "prepare",
+    ),
+    ("track: queue", "databuddy_otel._queue.event_queue", "EventQueue", "offer"),
+    ("worker: hand over", "databuddy_otel._queue.senders", "Senders", "put"),
+    ("sender: take a chunk", "databuddy_otel._queue.senders", "Senders", "_take"),
+    ("sender: request + answer", "databuddy_otel._wire.transport", "RequestsTransport", "post"),
+    ("sender: settle", "databuddy_otel._queue.event_queue", "EventQueue", "_settle"),
+    ("sender: whole send", "databuddy_otel._queue.senders", "Senders", "_send"),
+)
+
+
+class Phases:
+    """CPU time (``time.thread_time``) spent inside a few functions, on whichever thread.
+
+    Each function is wrapped before the app builds its client; a wrapper costs
+    about 1 µs, so the figures are a little high and the whole-thread CPU of the
+    table without ``--phases`` is the one to quote.
+    """
+
+    def __init__(self) -> None:
+        self.spent: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
+
+    def install(self) -> None:
+        import importlib
+
+        for label, module, owner, attribute in PHASES:
+            cls = getattr(importlib.import_module(module), owner)
+            setattr(cls, attribute, self._timed(label, getattr(cls, attribute)))
+
+    def _timed(self, label: str, function: Any) -> Any:
+        spent, calls, clock = self.spent, self.calls, time.thread_time
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            begun = clock()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent[label] = spent.get(label, 0.0) + clock() - begun
+                calls[label] = calls.get(label, 0) + 1
+
+        return timed
+
+    def reset(self) -> None:
+        self.spent.clear()
+        self.calls.clear()
+
+
+def serve(variant: str, sink: str, rate: float, seconds: float) -> dict[str, Any]:
+    """Run in a child: serve requests at ``rate``/s, return CPU µs per request by thread."""
+    os.environ["BENCH_VARIANT"] = variant
+    os.environ["BENCH_SINK"] = sink
+    phases = Phases()
+    if os.environ.get("BENCH_PHASES") == "1":
+        phases.install()
+    import web_app
+
+    app = web_app.flask_app.wsgi_app
+    environ = _environ()
+    for _ in range(200):  # warm-up: imports, routing caches, the first connection
+        b"".join(app(dict(environ), _start_response))
+    pid = os.getpid()
+    main = threading.get_native_id()
+    phases.reset()
+    before = {t.native_id: _cpu(pid, t.native_id) for t in threading.enumerate()}
+    requests = int(rate * seconds)
+    started = time.perf_counter()
+    for n in range(requests):
+        due = started + n / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        body = app(dict(environ), _start_response)
+        b"".join(body)
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()
+    elapsed = time.perf_counter() - started
+    time.sleep(0.5)  # the background threads' share of the last requests
+    roles: dict[str, float] = {}
+    for thread in threading.enumerate():
+        tid = thread.native_id
+        assert tid is not None
+        spent = _cpu(pid, tid) - before.get(tid, 0.0)
+        role = "request thread" if tid == main else re.sub(r"[-_ ]?\(?\d+\)?$", "", thread.name)
+        roles[role] = roles.get(role, 0.0) + spent
+    result = {
+        "variant": variant,
+        "requests": requests,
+        "late": elapsed > seconds * 1.05,
+        "us_per_request": {role: spent / requests * 1e6 for role, spent in roles.items()},
+    }
+    result["phases"] = {
+        label: (spent / requests * 1e6, phases.calls[label])
+        for label, spent in phases.spent.items()
+    }
+    if web_app.sdk is not None and hasattr(web_app.sdk, "shutdown"):
+        web_app.sdk.shutdown()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rate", type=float, default=2000.0)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--variants", nargs="+", default=["none", "ours", "sentry", "posthog"])
+    parser.add_argument("--phases", action="store_true")
+    args = parser.parse_args()
+    sink_proc, sink = run.start_sink()
+    rows = []
+    try:
+        for variant in args.variants:
+            sink_before = _cpu(sink_proc.pid)
+            child = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    variant,
+                    sink,
+                    f"{args.rate}",
+                    f"{args.seconds}",
+                ],
+                env={**run.worker_env(), "BENCH_PHASES": "1" if args.phases else "0"},
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            import json
+
+            result = json.loads(child.stdout.strip().splitlines()[-1])
+            result["us_per_request"]["sink"] = (
+                (_cpu(sink_proc.pid) - sink_before) / result["requests"] * 1e6
+            )
+            rows.append(result)
+    finally:
+        sink_proc.terminate()
+    roles = sorted({role for row in rows for role in row["us_per_request"]})
+    print(f"\nCPU µs per request at {args.rate:g} requests/s ({args.seconds:g} s each)\n")
+    print("| variant | " + " | ".join(roles) + " | all |")
+    print("|---|" + "---:|" * (len(roles) + 1))
+    for row in rows:
+        spent = row["us_per_request"]
+        cells = [f"{spent.get(role, 0.0):.1f}" for role in roles]
+        late = " (could not keep the rate)" if row["late"] else ""
+        total = sum(spent.values())
+        print(f"| {row['variant']}{late} | " + " | ".join(cells) + f" | {total:.1f} |")
+    for row in rows:
+        if row["phases"]:
+            print(f"\nSteps of `{row['variant']}` (CPU µs per request, inclusive; calls)\n")
+            print("| step | µs per request | calls | µs per call |\n|---|---:|---:|---:|")
+            for label, (per_request, calls) in row["phases"].items():
+                per_call = per_request * row["requests"] / calls
+                print(f"| {label} | {per_request:.1f} | {calls:,} | {per_call:.1f} |")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        import json
+
+        print(json.dumps(serve(sys.argv[2], sys.argv[3], float(sys.argv[4]), float(sys.argv[5]))))
+    else:
+        run.ensure_venv(Path(__file__))
+        main()
