@@ -7,15 +7,17 @@ every thread of this process and of the sink from ``/proc``, and prints µs of C
 request by thread role (the request thread, the SDK's background threads, the sink):
 what the SDK costs the machine, not only the caller.
 
-``--phases`` also times the SDK's steps (record to event, check and serialize,
+A second ``ours`` run times the SDK's steps (record to event, check and serialize,
 queue, hand-over, request, settle) with ``time.thread_time`` around each; a
 function-level profile of the request thread is ``bench/profile_track.py``'s job.
+Writes ``docs/benchmarks-cost.md``.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
 import re
 import subprocess
@@ -173,65 +175,97 @@ def serve(variant: str, sink: str, rate: float, seconds: float) -> dict[str, Any
     return result
 
 
+def _run_child(
+    variant: str, sink: str, sink_pid: int, args: argparse.Namespace, phases: bool
+) -> dict[str, Any]:
+    sink_before = _cpu(sink_pid)
+    child = subprocess.run(
+        [sys.executable, __file__, "--child", variant, sink, f"{args.rate}", f"{args.seconds}"],
+        env={**run.worker_env(), "BENCH_PHASES": "1" if phases else "0"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result: dict[str, Any] = json.loads(child.stdout.strip().splitlines()[-1])
+    result["sink"] = (_cpu(sink_pid) - sink_before) / result["requests"] * 1e6
+    return result
+
+
+def _thread_table(rows: list[dict[str, Any]]) -> list[str]:
+    base = next((r for r in rows if r["variant"] == "none"), None)
+    lines = [
+        "| variant | request thread | the SDK's threads | sink | all | over no SDK |",
+        "|---|---:|---|---:|---:|---:|",
+    ]
+    for row in rows:
+        spent = dict(row["us_per_request"])
+        request = spent.pop("request thread", 0.0)
+        threads = ", ".join(f"{name} {us:.1f}" for name, us in sorted(spent.items()) if us >= 0.5)
+        total = request + sum(spent.values()) + row["sink"]
+        over = ""
+        if base is not None:
+            base_total = sum(base["us_per_request"].values()) + base["sink"]
+            over = f"+{total - base_total:.1f}"
+        late = " (could not keep the rate)" if row["late"] else ""
+        lines.append(
+            f"| {row['variant']}{late} | {request:.1f} | {threads or '–'} | {row['sink']:.1f} "
+            f"| {total:.1f} | {over} |"
+        )
+    return lines
+
+
+def _phase_table(row: dict[str, Any]) -> list[str]:
+    lines = ["| step | µs per request | calls | µs per call |", "|---|---:|---:|---:|"]
+    for label, _, _, _ in PHASES:
+        if label in row["phases"]:
+            per_request, calls = row["phases"][label]
+            per_call = per_request * row["requests"] / calls
+            lines.append(f"| {label} | {per_request:.1f} | {calls:,} | {per_call:.1f} |")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rate", type=float, default=2000.0)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--variants", nargs="+", default=["none", "ours", "sentry", "posthog"])
-    parser.add_argument("--phases", action="store_true")
     args = parser.parse_args()
     sink_proc, sink = run.start_sink()
-    rows = []
     try:
-        for variant in args.variants:
-            sink_before = _cpu(sink_proc.pid)
-            child = subprocess.run(
-                [
-                    sys.executable,
-                    __file__,
-                    "--child",
-                    variant,
-                    sink,
-                    f"{args.rate}",
-                    f"{args.seconds}",
-                ],
-                env={**run.worker_env(), "BENCH_PHASES": "1" if args.phases else "0"},
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            import json
-
-            result = json.loads(child.stdout.strip().splitlines()[-1])
-            result["us_per_request"]["sink"] = (
-                (_cpu(sink_proc.pid) - sink_before) / result["requests"] * 1e6
-            )
-            rows.append(result)
+        rows = [_run_child(v, sink, sink_proc.pid, args, phases=False) for v in args.variants]
+        steps = _run_child("ours", sink, sink_proc.pid, args, phases=True)
     finally:
         sink_proc.terminate()
-    roles = sorted({role for row in rows for role in row["us_per_request"]})
-    print(f"\nCPU µs per request at {args.rate:g} requests/s ({args.seconds:g} s each)\n")
-    print("| variant | " + " | ".join(roles) + " | all |")
-    print("|---|" + "---:|" * (len(roles) + 1))
-    for row in rows:
-        spent = row["us_per_request"]
-        cells = [f"{spent.get(role, 0.0):.1f}" for role in roles]
-        late = " (could not keep the rate)" if row["late"] else ""
-        total = sum(spent.values())
-        print(f"| {row['variant']}{late} | " + " | ".join(cells) + f" | {total:.1f} |")
-    for row in rows:
-        if row["phases"]:
-            print(f"\nSteps of `{row['variant']}` (CPU µs per request, inclusive; calls)\n")
-            print("| step | µs per request | calls | µs per call |\n|---|---:|---:|---:|")
-            for label, (per_request, calls) in row["phases"].items():
-                per_call = per_request * row["requests"] / calls
-                print(f"| {label} | {per_request:.1f} | {calls:,} | {per_call:.1f} |")
+    threads, phases = _thread_table(rows), _phase_table(steps)
+    print("\n".join(["", *threads, "", *phases]))
+    page = [
+        "# Where the CPU goes per request",
+        "",
+        "Written by `python3 bench/cost.py` (do not edit by hand). `bench/web_app.py`'s "
+        f"Flask endpoint served in one process at {args.rate:g} requests a second (about what "
+        "one busy gunicorn worker of bench/web.py serves) for "
+        f"{args.seconds:g} s per variant, each SDK sending to the counting sink. CPU time "
+        "(user + system, from `/proc`) of every thread, in µs per request, whatever the "
+        "thread: what the SDK costs the machine, not only the caller. Variants as in "
+        "[benchmarks-web.md](benchmarks-web.md) (`ours`: the middleware, one tagged log "
+        "record and one `track()`, so two events per request).",
+        "",
+        *threads,
+        "",
+        "## The steps of `ours`",
+        "",
+        "A second `ours` run with each step wrapped in a `time.thread_time()` timer "
+        "(inclusive: the handler's figure contains one `track()`; a timer costs about "
+        "1 µs, so these run a little high).",
+        "",
+        *phases,
+        "",
+    ]
+    (run.ROOT / "docs" / "benchmarks-cost.md").write_text("\n".join(page), encoding="utf-8")
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        import json
-
         print(json.dumps(serve(sys.argv[2], sys.argv[3], float(sys.argv[4]), float(sys.argv[5]))))
     else:
         run.ensure_venv(Path(__file__))

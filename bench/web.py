@@ -1,6 +1,6 @@
 """What each SDK costs a trivial web endpoint: ``python3 bench/web.py [--rounds N]``.
 
-Flask under gunicorn (sync, 2 workers) and FastAPI under uvicorn (2 workers) serve
+Flask under gunicorn (sync, 2 workers) and FastAPI under uvicorn (1 worker) serve
 ``bench/web_app.py`` once per SDK variant (none, ours, sentry, posthog, otel), every
 SDK sending to the same counting sink; ``wrk`` drives each server for a few seconds
 after a warm-up. Runs are interleaved: each round runs every variant on both servers,
@@ -38,7 +38,10 @@ from sink import free_port  # noqa: E402
 VARIANTS = ("none", "ours", "sentry", "posthog", "otel")
 SERVERS = {
     "gunicorn+flask": ["-m", "gunicorn", "-w", "2", "-k", "sync", "web_app:flask_app"],
-    "uvicorn+fastapi": ["-m", "uvicorn", "--workers", "2", "--log-level", "warning"],
+    # One worker: two share one listening socket unevenly (the first connections
+    # decide which worker serves each of wrk's keep-alive connections), which made
+    # the no-SDK figure swing between runs from 1.6k to 3.7k req/s.
+    "uvicorn+fastapi": ["-m", "uvicorn", "--workers", "1", "--log-level", "warning"],
 }
 
 
@@ -201,7 +204,7 @@ def write(runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
         "",
         "Written by `python3 bench/web.py` (do not edit by hand). A trivial endpoint on "
         "this machine, Flask under gunicorn (sync, 2 workers) and FastAPI under uvicorn "
-        "(2 workers, a sync endpoint), driven by `wrk -t2 "
+        "(1 worker, an async endpoint), driven by `wrk -t2 "
         f"-c{args.connections} -d{args.seconds:g}s` after a 1 s warm-up; {args.rounds} "
         "interleaved rounds; each ratio is taken against the no-SDK run of the same round "
         "and server. Per request: `ours` is the WSGI/ASGI middleware, one tagged log record "

@@ -115,7 +115,7 @@ def _fastapi() -> Any:
     app = FastAPI()
 
     @app.get("/", response_class=PlainTextResponse)
-    def index() -> str:  # a sync endpoint, run on the thread pool, as most are
+    async def index() -> str:  # on the event loop: track() and the record never wait there
         if per_request is not None:
             per_request()
         return "ok"
