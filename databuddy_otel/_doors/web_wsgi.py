@@ -38,10 +38,10 @@ class _EnvironHeaders(Mapping[str, str]):
         self._environ = environ
 
     def __getitem__(self, name: str) -> str:
-        value = self._environ.get("HTTP_" + name.upper().replace("-", "_"))
-        if not isinstance(value, str):
+        value = self.get(name)
+        if value is None:
             raise KeyError(name)
-        return value
+        return value  # type: ignore[no-any-return]
 
     def get(self, name: str, default: Any = None) -> Any:  # the reader's one call, kept short
         value = self._environ.get("HTTP_" + name.upper().replace("-", "_"))

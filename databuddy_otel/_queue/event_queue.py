@@ -115,7 +115,6 @@ class EventQueue:
     def _after_fork(self) -> None:
         # OpenTelemetry empties the child's copy of its queue; everything else follows.
         self._room.reset()
-        self._batch.hold_until = 0.0  # no sender here yet to end the parent's hold
         self._close_lock = threading.Lock()
         self._senders.reset_after_fork()
         self._ledger.reset_after_fork()

@@ -140,7 +140,6 @@ class BatchQueue(Generic[T]):
             self._machinery = machinery
             self._deque: collections.deque[T] = machinery._queue
             self._threshold = batch_size
-            self._full = max(batch_size, MAX_EVENTS_PER_REQUEST)
             self.put: Callable[[T], None] = self._append
         else:
             self._drain.wrapped = True
@@ -163,11 +162,9 @@ class BatchQueue(Generic[T]):
         deque.appendleft(item)  # the worker pops from the right: oldest first
         waiting = len(deque)
         if waiting >= self._threshold and (
-            waiting >= self._full or time.monotonic() >= self.hold_until
+            waiting >= MAX_EVENTS_PER_REQUEST or time.monotonic() >= self.hold_until
         ):
-            awaken = self._machinery._worker_awaken  # replaced by the SDK in a forked child
-            if not awaken.is_set():
-                awaken.set()
+            self._wake()
 
     def wake_if_due(self) -> bool:
         """Wake the worker if a batch waits in the deque; ``True`` if it did.
@@ -176,10 +173,13 @@ class BatchQueue(Generic[T]):
         """
         if not self.seam or len(self._deque) < self._threshold:
             return False
-        awaken = self._machinery._worker_awaken
+        self._wake()
+        return True
+
+    def _wake(self) -> None:
+        awaken = self._machinery._worker_awaken  # replaced by the SDK in a forked child
         if not awaken.is_set():
             awaken.set()
-        return True
 
     def _emit_wrapped(self, item: T) -> None:
         """Add one item through the processor's public ``emit``."""

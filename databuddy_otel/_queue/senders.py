@@ -127,6 +127,8 @@ class Senders(Generic[Item]):
     def reset_after_fork(self) -> None:
         """A forked child starts empty: the parent sends what it had."""
         self._init_state()
+        if self._upstream is not None:
+            self._upstream.hold_until = 0.0  # no sender here yet to end the parent's hold
 
     # -- feeding -----------------------------------------------------------
     def put(self, items: Sequence[Item]) -> None:
