@@ -194,7 +194,16 @@ class HttpAnswer:
 
 
 class TransportError(Exception):
-    """The request got no HTTP answer (refused, reset, timed out, DNS)."""
+    """The request got no HTTP answer (refused, reset, timed out, DNS).
+
+    ``certain``: the cause is plain at once (the connection was refused, the name did
+    not resolve, TLS failed), so the outage is announced at this first attempt rather
+    than after a grace that lets a blip pass unannounced.
+    """
+
+    def __init__(self, message: str = "", *, certain: bool = False) -> None:
+        super().__init__(message)
+        self.certain = certain
 
 
 class Transport(Protocol):

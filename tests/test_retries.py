@@ -104,6 +104,44 @@ def test_giving_up_is_counted_and_reported(server: DevServer, make_client: MakeC
     assert [e["name"] for e in server.events()] == ["after"]
 
 
+def test_a_refused_connection_is_announced_at_the_first_attempt(
+    make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A refusal is no blip: the WARNING with the address comes with the first attempt,
+    not after the outage grace (a script that tracks once and exits sees it at once)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+        port = sock.getsockname()[1]
+        client = make_client(api_url=f"http://127.0.0.1:{port}")
+        caplog.set_level(logging.WARNING, logger="databuddy")
+        client.track(name="nowhere")
+        started = time.monotonic()
+        client.flush(timeout=0.5)
+        waited = time.monotonic() - started
+    warnings = [r.getMessage() for r in caplog.records if "cannot reach" in r.getMessage()]
+    assert len(warnings) == 1 and f"connection refused by 127.0.0.1:{port}" in warnings[0]
+    assert waited < 1.0
+
+
+def test_a_silent_server_gets_the_grace_before_it_is_announced(
+    make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A timed-out attempt may be a blip: no WARNING before the outage grace has passed."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)  # accepts, never answers
+        port = sock.getsockname()[1]
+        client = make_client(api_url=f"http://127.0.0.1:{port}", timeout=0.2)
+        caplog.set_level(logging.WARNING, logger="databuddy")
+        client.track(name="quiet")
+        client.flush(timeout=0.5)
+        early = [r for r in caplog.records if "cannot reach" in r.getMessage()]
+        client.flush(timeout=1.5)
+    late = [r.getMessage() for r in caplog.records if "cannot reach" in r.getMessage()]
+    assert early == []
+    assert len(late) == 1 and ("no complete answer" in late[0] or "timed out" in late[0])
+
+
 @pytest.mark.slow
 def test_an_unreachable_server_is_announced_once_with_its_address(
     make_client: MakeClient, caplog: pytest.LogCaptureFixture

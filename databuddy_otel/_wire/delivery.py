@@ -116,12 +116,15 @@ class Reachability:
             if self._trying_since is None:
                 self._trying_since = time.monotonic()
 
-    def attempt_finished(self, answered: bool, problem: str = "", url: str = "") -> None:
+    def attempt_finished(
+        self, answered: bool, problem: str = "", url: str = "", *, certain: bool = False
+    ) -> None:
         """``answered``: the attempt got an HTTP answer, whatever its status.
 
-        When attempts have gone unanswered long enough to call it an outage, one
-        WARNING says so, with the address and the last attempt's ``problem``; the
-        end of the outage is logged at INFO.
+        When attempts have gone unanswered long enough to call it an outage, or at
+        once when the cause is ``certain`` (refused, DNS, TLS), one WARNING says so,
+        with the address and the last attempt's ``problem``; the end of the outage is
+        logged at INFO.
         """
         with self._lock:
             if answered:
@@ -130,7 +133,7 @@ class Reachability:
                 announce = False
             else:
                 was_down = False
-                announce = not self._warned and self._down(time.monotonic())
+                announce = not self._warned and (certain or self._down(time.monotonic()))
                 self._warned = self._warned or announce
         if was_down:
             self._log.info("Databuddy server reachable again")
@@ -223,8 +226,10 @@ class Delivery:
         attempt = 0
         stretched = False
         while True:
-            outcome, answered = self._attempt(group, deadline, batch=batch)
-            self.reachability.attempt_finished(answered, outcome.message or "", self.wire.api_url)
+            outcome, answered, certain = self._attempt(group, deadline, batch=batch)
+            self.reachability.attempt_finished(
+                answered, outcome.message or "", self.wire.api_url, certain=certain
+            )
             if outcome.verdict == SUCCESS:
                 self._log.debug(
                     "Databuddy delivered %d event(s) to %s", len(group), self.wire.api_url
@@ -265,8 +270,11 @@ class Delivery:
         self._log.info("Databuddy stopped retrying %d event(s): %s", len(group), text)
         return [Failure(RETRIES_EXHAUSTED, text)] * len(group)
 
-    def _attempt(self, group: list[str], deadline: float, *, batch: bool) -> tuple[Outcome, bool]:
-        """One request; the outcome, and whether the server answered at all."""
+    def _attempt(
+        self, group: list[str], deadline: float, *, batch: bool
+    ) -> tuple[Outcome, bool, bool]:
+        """One request; the outcome, whether the server answered at all, and whether a
+        missing answer has a certain cause (:attr:`TransportError.certain`)."""
         timeout = max(0.05, min(self.timeout, deadline - time.monotonic()))
         self.reachability.attempt_started()
         try:
@@ -277,17 +285,18 @@ class Delivery:
                 timeout,
             )
         except TransportError as exc:
-            return Outcome(RETRY, str(exc)), False
+            return Outcome(RETRY, str(exc)), False, getattr(exc, "certain", False)
         except Exception as exc:  # a third-party transport misbehaving
-            return Outcome(RETRY, f"Network request failed: {type(exc).__name__}: {exc}"), False
+            message = f"Network request failed: {type(exc).__name__}: {exc}"
+            return Outcome(RETRY, message), False, False
         try:
             outcome = self.wire.interpret(
                 answer.status, answer.text, answer.headers, len(group), batch=batch
             )
         except Exception as exc:  # an answer this SDK cannot read: not delivered yet
             message = f"HTTP {answer.status}: unreadable answer ({type(exc).__name__}: {exc})"
-            return Outcome(RETRY, message, foreign=True), False
-        return outcome, not outcome.foreign
+            return Outcome(RETRY, message, foreign=True), False, False
+        return outcome, not outcome.foreign, False
 
 
 def build_delivery(settings: Settings, *, log: Log, pool_size: int | None = None) -> Delivery:

@@ -119,7 +119,8 @@ class RequestsTransport:
                     f"Network request failed: no complete answer within {timeout:g}s"
                 ) from None
             if isinstance(exc, self._requests.RequestException):
-                raise TransportError(_describe(exc, url)) from None
+                what, certain = _describe(exc, url)
+                raise TransportError(what, certain=certain) from None
             raise TransportError(
                 f"Network request failed: {type(exc).__name__}: {exc}"[:300]
             ) from None
@@ -199,15 +200,17 @@ def _watched_adapter_class() -> Any:
     return _ADAPTER
 
 
-def _describe(exc: Any, url: str) -> str:
-    """``Network request failed: <cause>`` naming the cause a reader can act on."""
+def _describe(exc: Any, url: str) -> tuple[str, bool]:
+    """``Network request failed: <cause>`` naming the cause a reader can act on, and
+    whether that cause is certain (refused, DNS, TLS) rather than possibly a blip."""
     import requests
 
     cause = _cause(exc)
+    certain = True
     if isinstance(exc, requests.exceptions.SSLError) or isinstance(cause, ssl.SSLError):
         what = f"TLS error ({cause})" if cause is not None else "TLS error"
     elif isinstance(exc, requests.Timeout):
-        what = "timed out"
+        what, certain = "timed out", False
     elif isinstance(cause, ConnectionRefusedError) or (
         isinstance(cause, OSError) and cause.errno == errno.ECONNREFUSED
     ):
@@ -215,10 +218,10 @@ def _describe(exc: Any, url: str) -> str:
     elif isinstance(cause, socket.gaierror):
         what = f"name not resolved (DNS): {_where(url)}"
     elif isinstance(exc, requests.ConnectionError):
-        what = "connection error" + (f" ({cause})" if cause is not None else "")
+        what, certain = "connection error" + (f" ({cause})" if cause is not None else ""), False
     else:
-        what = type(exc).__name__
-    return f"Network request failed: {what}"[:300]
+        what, certain = type(exc).__name__, False
+    return f"Network request failed: {what}"[:300], certain
 
 
 def _where(url: str) -> str:
