@@ -37,7 +37,6 @@ import enum
 import json
 import json.encoder
 import math
-import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -55,8 +54,6 @@ def _default(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, decimal.Decimal):
         return float(value) if value.is_finite() else str(value)
-    if isinstance(value, uuid.UUID):
-        return str(value)
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, (set, frozenset)):

@@ -16,11 +16,11 @@ from __future__ import annotations
 import errno
 import os
 import socket
-import ssl
 import threading
 import urllib.parse
 from typing import TYPE_CHECKING, Any
 
+from databuddy_otel._runtime import lazy_import
 from databuddy_otel._wire.watchdog import WATCHDOG
 from databuddy_otel.models import HttpAnswer, TransportError, Verify
 
@@ -46,13 +46,11 @@ class RequestsTransport:
     """
 
     def __init__(self, *, verify: Verify = True, pool_size: int = 10) -> None:
-        # Imported here, not at module import (``import databuddy_otel`` stays
-        # cheap) and not lazily on the worker thread: a fork while another
-        # thread is half-way through an import leaves the child a broken module.
-        import requests
-
-        self._requests = requests
-        self._adapter_class = _watched_adapter_class()
+        # ``requests`` is loaded by the first request (``lazy_import`` keeps a fork
+        # from cutting that import in half): a client, and its first ``track()``,
+        # do not pay for it.
+        self._requests: Any = None
+        self._adapter_class: Any = None
         if verify is True:
             verify = (
                 os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
@@ -77,6 +75,9 @@ class RequestsTransport:
         if session is None:
             with self._lock:
                 if self._session is None:
+                    if self._requests is None:
+                        self._requests = lazy_import.load("requests")
+                        self._adapter_class = _watched_adapter_class()
                     session = self._requests.Session()
                     session.trust_env = False
                     # One pooled connection per request that may be in flight at once.
@@ -101,11 +102,11 @@ class RequestsTransport:
         """POST ``body``; the whole exchange, answer included, ends within ``timeout``."""
         watch = WATCHDOG.watch(timeout)
         try:
+            session = self._get_session()  # first: it loads ``requests``
             template, proxies = self._template(url, headers)
             request = template.copy()
             request.body = body
             request.headers["Content-Length"] = str(len(body))
-            session = self._get_session()
             response = session.get_adapter(url).send(
                 request, stream=True, timeout=timeout, verify=self._verify, proxies=proxies
             )
@@ -118,7 +119,8 @@ class RequestsTransport:
                 raise TransportError(
                     f"Network request failed: no complete answer within {timeout:g}s"
                 ) from None
-            if isinstance(exc, self._requests.RequestException):
+            requests = self._requests
+            if requests is not None and isinstance(exc, requests.RequestException):
                 what, certain = _describe(exc, url)
                 raise TransportError(what, certain=certain) from None
             raise TransportError(
@@ -154,6 +156,7 @@ def _watched_adapter_class() -> Any:
     global _ADAPTER
     if _ADAPTER is not None:
         return _ADAPTER
+    # Loaded already: the caller has loaded ``requests`` (which imports all three).
     import urllib3
     from requests.adapters import HTTPAdapter
     from urllib3 import connection, connectionpool
@@ -203,6 +206,8 @@ def _watched_adapter_class() -> Any:
 def _describe(exc: Any, url: str) -> tuple[str, bool]:
     """``Network request failed: <cause>`` naming the cause a reader can act on, and
     whether that cause is certain (refused, DNS, TLS) rather than possibly a blip."""
+    import ssl  # loaded with ``requests`` already
+
     import requests
 
     cause = _cause(exc)
