@@ -252,3 +252,19 @@ IMPORTS = {
     "posthog": "import posthog",
     "requests": "import requests",
 }
+
+#: A cold start: the import, a client, and the first event queued (the cold-start
+#: column of the import-time scenario; SDKs without an entry show none). ``{url}``
+#: is the sink's address.
+COLD_STARTS = {
+    "databuddy": (
+        "from databuddy_otel import Databuddy\n"
+        "client = Databuddy(client_id='bench', api_url='{url}')\n"
+        "client.track(name='signup', properties={{'plan': 'pro'}})"
+    ),
+    "posthog": (
+        "from posthog import Posthog\n"
+        "client = Posthog('phc_bench', host='{url}')\n"
+        "client.capture('signup', distinct_id='user-1', properties={{'plan': 'pro'}})"
+    ),
+}

@@ -171,6 +171,15 @@ def check(summary: Summary) -> list[Verdict]:
             0.8,
             "import databuddy_otel ≤ 0.8× import posthog",
         ),
+        ratio(
+            summary,
+            "import_time",
+            "cold_ms",
+            "posthog",
+            "<=",
+            0.5,
+            "cold start (import + client + first track()) ≤ 0.5× posthog's",
+        ),
         _difference(
             summary,
             "handler-untagged",
@@ -179,6 +188,16 @@ def check(summary: Summary) -> list[Verdict]:
             "untagged record via handler ≤ NullHandler + 1 µs",
         ),
         _handler_budget(summary),
+        _between(
+            summary,
+            "front_doors",
+            "mean_us",
+            "handler-tagged",
+            "otel-logging-tagged",
+            "<=",
+            0.5,
+            "tagged record via handler ≤ 0.5× OpenTelemetry's logging path (OTLP/HTTP)",
+        ),
         ratio(
             summary,
             "rt_burst_50",

@@ -10,6 +10,10 @@ the timed region; 100 warm-up calls are not timed.
   untagged = ``logger.info("request handled")``, tagged =
   ``logger.info("user_signup", extra={"db_props": props})``;
 * ``track``: ``client.track()`` measured the same way (the tagged target's base);
+* ``otel-logging-tagged``: the same tagged record through OpenTelemetry's logging path
+  (``LoggingHandler`` + ``BatchLogRecordProcessor`` + the OTLP/HTTP log exporter,
+  batches of 100, a queue that holds every record), the way a service already on
+  OpenTelemetry would ship it;
 * ``structlog-*``: a typical structlog chain ending in ``JSONRenderer`` (output
   returned, not written) without / with ``DatabuddyProcessor(client)``; tagged =
   ``log.info("user_signup", db_props=props)`` (assumed to mirror the handler's key);
@@ -39,6 +43,7 @@ VARIANTS = (
     "null-tagged",
     "handler-tagged",
     "track",
+    "otel-logging-tagged",
     "structlog-base",
     "structlog-untagged",
     "structlog-base-tagged",
@@ -80,6 +85,8 @@ def _stdlib(variant: str, url: str, n: int) -> Callable[[dict[str, Any]], object
     logger.propagate = False
     if variant.startswith("null"):
         logger.addHandler(logging.NullHandler())
+    elif variant.startswith("otel-logging"):
+        logger.addHandler(_otel_logging_handler(url, n))
     else:
         import databuddy_logging
 
@@ -88,6 +95,22 @@ def _stdlib(variant: str, url: str, n: int) -> Callable[[dict[str, Any]], object
     if variant.endswith("untagged"):
         return lambda props: info("request handled")
     return lambda props: info(EVENT, extra={"db_props": props})
+
+
+def _otel_logging_handler(url: str, n: int) -> logging.Handler:
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+    from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+
+    provider = LoggerProvider()
+    provider.add_log_record_processor(
+        BatchLogRecordProcessor(
+            OTLPLogExporter(endpoint=url.rstrip("/") + "/v1/logs"),
+            max_queue_size=max(2048, n + WARMUP),
+            max_export_batch_size=100,
+        )
+    )
+    return LoggingHandler(logger_provider=provider)
 
 
 def _structlog(variant: str, url: str, n: int) -> Callable[[dict[str, Any]], object]:
