@@ -55,3 +55,27 @@ def test_a_fork_waits_for_an_import_under_way(tmp_path: Path) -> None:
     finally:
         sys.path.remove(str(tmp_path))
         sys.modules.pop("slow_module", None)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_child_forked_per_job_inherits_requests() -> None:
+    """A parent that made a client but never sent loads ``requests`` before it forks,
+    so a child forked per job (an RQ work-horse) does not pay the import itself."""
+    code = textwrap.dedent(
+        """
+        import os, sys
+        from databuddy_otel import Databuddy
+        client = Databuddy(client_id="c", api_url="http://127.0.0.1:9")
+        assert "requests" not in sys.modules
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0 if "requests" in sys.modules else 3)
+        _, status = os.waitpid(pid, 0)
+        print(os.WEXITSTATUS(status), "requests" in sys.modules)
+        os._exit(0)
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout.split() == ["0", "True"]

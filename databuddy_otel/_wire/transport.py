@@ -51,6 +51,7 @@ class RequestsTransport:
         # do not pay for it.
         self._requests: Any = None
         self._adapter_class: Any = None
+        lazy_import.before_fork("requests")  # a child forked per job inherits it
         if verify is True:
             verify = (
                 os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
@@ -100,9 +101,12 @@ class RequestsTransport:
 
     def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> HttpAnswer:
         """POST ``body``; the whole exchange, answer included, ends within ``timeout``."""
+        try:
+            session = self._get_session()  # the first one loads ``requests``: not timed
+        except Exception as exc:
+            raise TransportError(f"Network request failed: {type(exc).__name__}: {exc}") from None
         watch = WATCHDOG.watch(timeout)
         try:
-            session = self._get_session()  # first: it loads ``requests``
             template, proxies = self._template(url, headers)
             request = template.copy()
             request.body = body
