@@ -31,13 +31,6 @@ MISS_NOTES = {
         "cold caches. track()'s p99 stays below every peer's, and its max shows no "
         "back-pressure stall."
     ),
-    "0 ms round trip, defaults: delivered events/s ≥ 2× raw OTel's (100-event batches)": (
-        "the clock starts at the first track() of a fresh client, and our first request "
-        "now loads `requests` (about 50 ms) inside that window, where the client used to "
-        "load it before the clock started; the raw OTel row imports it with the SDK. "
-        "5,000 events took about 107 ms before and 140 ms now; a cold start (section 4) "
-        "is 0.48× posthog's in exchange."
-    ),
     "spool on: delivered events/s ≥ 0.8× spool off": (
         "across runs this ratio has ranged from 0.76 to 0.97: writing each event to the "
         "spool and acknowledging delivered runs takes CPU that, on two cores, the "

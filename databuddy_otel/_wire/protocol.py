@@ -27,6 +27,7 @@ in :mod:`databuddy_otel._wire.transport` and :mod:`databuddy_otel._wire.delivery
 from __future__ import annotations
 
 import abc
+import email.utils
 import json
 import re
 import time
@@ -43,7 +44,6 @@ from databuddy_otel._event.limits import (
     MAX_SOURCE_LENGTH,
     MAX_WEBSITE_ID_LENGTH,
 )
-from databuddy_otel._runtime import lazy_import
 from databuddy_otel._version import __version__
 
 USER_AGENT = f"databuddy-otel-python/{__version__}"
@@ -360,7 +360,7 @@ def parse_retry_after(value: str | None) -> float | None:
         seconds = float(value)
     except ValueError:
         try:
-            when = lazy_import.load("email.utils").parsedate_to_datetime(value)
+            when = email.utils.parsedate_to_datetime(value)
         except (TypeError, ValueError, IndexError, OverflowError):
             return None
         seconds = when.timestamp() - time.time()

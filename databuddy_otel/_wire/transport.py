@@ -16,11 +16,11 @@ from __future__ import annotations
 import errno
 import os
 import socket
+import ssl
 import threading
 import urllib.parse
 from typing import TYPE_CHECKING, Any
 
-from databuddy_otel._runtime import lazy_import
 from databuddy_otel._wire.watchdog import WATCHDOG
 from databuddy_otel.models import HttpAnswer, TransportError, Verify
 
@@ -46,12 +46,13 @@ class RequestsTransport:
     """
 
     def __init__(self, *, verify: Verify = True, pool_size: int = 10) -> None:
-        # ``requests`` is loaded by the first request (``lazy_import`` keeps a fork
-        # from cutting that import in half): a client, and its first ``track()``,
-        # do not pay for it.
-        self._requests: Any = None
-        self._adapter_class: Any = None
-        lazy_import.before_fork("requests")  # a child forked per job inherits it
+        # Imported here, not at module import (``import databuddy_otel`` stays
+        # cheap) and not lazily on the worker thread: a fork while another
+        # thread is half-way through an import leaves the child a broken module.
+        import requests
+
+        self._requests = requests
+        self._adapter_class = _watched_adapter_class()
         if verify is True:
             verify = (
                 os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
@@ -76,9 +77,6 @@ class RequestsTransport:
         if session is None:
             with self._lock:
                 if self._session is None:
-                    if self._requests is None:
-                        self._requests = lazy_import.load("requests")
-                        self._adapter_class = _watched_adapter_class()
                     session = self._requests.Session()
                     session.trust_env = False
                     # One pooled connection per request that may be in flight at once.
@@ -101,16 +99,13 @@ class RequestsTransport:
 
     def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> HttpAnswer:
         """POST ``body``; the whole exchange, answer included, ends within ``timeout``."""
-        try:
-            session = self._get_session()  # the first one loads ``requests``: not timed
-        except Exception as exc:
-            raise TransportError(f"Network request failed: {type(exc).__name__}: {exc}") from None
         watch = WATCHDOG.watch(timeout)
         try:
             template, proxies = self._template(url, headers)
             request = template.copy()
             request.body = body
             request.headers["Content-Length"] = str(len(body))
+            session = self._get_session()
             response = session.get_adapter(url).send(
                 request, stream=True, timeout=timeout, verify=self._verify, proxies=proxies
             )
@@ -123,8 +118,7 @@ class RequestsTransport:
                 raise TransportError(
                     f"Network request failed: no complete answer within {timeout:g}s"
                 ) from None
-            requests = self._requests
-            if requests is not None and isinstance(exc, requests.RequestException):
+            if isinstance(exc, self._requests.RequestException):
                 what, certain = _describe(exc, url)
                 raise TransportError(what, certain=certain) from None
             raise TransportError(
@@ -160,7 +154,6 @@ def _watched_adapter_class() -> Any:
     global _ADAPTER
     if _ADAPTER is not None:
         return _ADAPTER
-    # Loaded already: the caller has loaded ``requests`` (which imports all three).
     import urllib3
     from requests.adapters import HTTPAdapter
     from urllib3 import connection, connectionpool
@@ -210,8 +203,6 @@ def _watched_adapter_class() -> Any:
 def _describe(exc: Any, url: str) -> tuple[str, bool]:
     """``Network request failed: <cause>`` naming the cause a reader can act on, and
     whether that cause is certain (refused, DNS, TLS) rather than possibly a blip."""
-    import ssl  # loaded with ``requests`` already
-
     import requests
 
     cause = _cause(exc)

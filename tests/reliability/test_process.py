@@ -189,16 +189,13 @@ def test_serverless_handler_delivers_before_returning(
     assert (score.sent, score.lost, score.duplicated) == (200, 0, 0)
 
 
-def test_first_send_imports_nothing_unguarded(server: DevServer) -> None:
-    """The worker's first request imports nothing but what ``lazy_import`` loads (which a
-    fork waits for): any other import there could be cut in half by a fork."""
+def test_first_send_imports_nothing(server: DevServer) -> None:
+    """The worker's first request imports no module: a fork mid-import would break the child."""
     code = textwrap.dedent(
         f"""
         import sys
         from databuddy_otel import Databuddy
-        from databuddy_otel._runtime import lazy_import
         client = Databuddy(client_id="imports", api_url={server.url!r})
-        lazy_import.load("requests")  # what the first request loads, through the guard
         before = set(sys.modules)
         client.track(name="first")
         assert client.flush(timeout=10).processed == 1
