@@ -228,7 +228,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rate", type=float, default=2000.0)
     parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--variants", nargs="+", default=["none", "ours", "sentry", "posthog"])
+    parser.add_argument(
+        "--variants", nargs="+", default=["none", "ours", "floor", "sentry", "posthog"]
+    )
     args = parser.parse_args()
     sink_proc, sink = run.start_sink()
     try:
@@ -248,7 +250,10 @@ def main() -> None:
         "(user + system, from `/proc`) of every thread, in µs per request, whatever the "
         "thread: what the SDK costs the machine, not only the caller. Variants as in "
         "[benchmarks-web.md](benchmarks-web.md) (`ours`: the middleware, one tagged log "
-        "record and one `track()`, so two events per request).",
+        "record and one `track()`, so two events per request; `floor`: the same record and "
+        "event through `bench/floor.py`, the least any SDK that batches JSON over `requests` "
+        "does, with no checks, no retries and no accounting, so `ours` minus `floor` is our "
+        "own overhead and `floor` minus `none` what no SDK of this shape avoids).",
         "",
         *threads,
         "",

@@ -18,6 +18,9 @@ the variant's per-request work:
 ``otel``
     OpenTelemetry's WSGI/ASGI instrumentation (a span per request), batched to the
     OTLP/HTTP exporter.
+``floor``
+    the same record and event as ``ours`` through ``bench/floor.py``: the least any
+    SDK that batches JSON over ``requests`` does per event (no checks, no middleware).
 """
 
 from __future__ import annotations
@@ -48,6 +51,17 @@ def _setup() -> Any:
             client.track(name="endpoint_hit", properties={"path": "/"})
 
         return client, ours
+    if VARIANT == "floor":
+        from floor import Floor, FloorHandler
+
+        least = Floor(SINK)
+        log.addHandler(FloorHandler(least))
+
+        def floor() -> None:
+            log.info("page_served", extra={"db_props": {"path": "/"}})
+            least.track("endpoint_hit", {"path": "/"})
+
+        return None, floor
     if VARIANT == "sentry":
         import sentry_sdk
 
