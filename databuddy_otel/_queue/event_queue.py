@@ -4,7 +4,7 @@ An event's way through it (docs/architecture.md draws the whole picture)::
 
     offer()  ── spool_dir? written ahead to disk ──► room reserved (or wait / refuse)
        ──► OpenTelemetry's batch queue ──► its worker (batch_size / batch_timeout)
-       ──► Senders (several requests in flight) ──► Delivery (retries)
+       ──► Senders (several requests in flight) ──► Dispatch ──► Delivery (retries)
        ──► settle: the Ledger counts it, the spool forgets it, its room is given back
 
 The queue and its worker thread are OpenTelemetry's batch processor machinery
@@ -26,8 +26,8 @@ import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from databuddy_otel._event.event import Prepared
 from databuddy_otel._queue.admission import SPOOLED_EPOCH, Queued, Room, SpoolFull, SpoolRef
+from databuddy_otel._queue.dispatch import Dispatch
 from databuddy_otel._queue.ledger import Ledger
 from databuddy_otel._queue.otel_batch import BatchQueue
 from databuddy_otel._queue.senders import Errors, Senders
@@ -37,19 +37,13 @@ from databuddy_otel._runtime.config import Settings
 from databuddy_otel._runtime.sdk_log import Log
 from databuddy_otel._runtime.state import State
 from databuddy_otel._runtime.thread_roles import is_worker, may_wait
-from databuddy_otel._wire.delivery import (
-    OUTAGE_GRACE,
-    SHUTDOWN_MESSAGE,
-    build_delivery,
-)
+from databuddy_otel._wire.delivery import OUTAGE_GRACE, SHUTDOWN_MESSAGE, build_delivery
 from databuddy_otel._wire.failure import Failure
 from databuddy_otel.models import (
     EXPORT_ERROR,
     QUEUE_FULL,
-    RETRIES_EXHAUSTED,
     SHUTDOWN,
     BatchEventResponse,
-    EventResponse,
     Stats,
 )
 
@@ -86,8 +80,11 @@ class EventQueue:
             settings, log=log, pool_size=settings.max_concurrent_requests + 2
         )
         self._reachability = self.delivery.reachability
+        self._dispatch = Dispatch(self.delivery, self._settlement, spool, log)
+        #: Sends on the caller's thread, past the queue (``batch()``, un-batched ``track()``).
+        self.send_now = self._dispatch.send_now
         self._senders: Senders[Queued] = Senders(
-            self._deliver,
+            self._dispatch.deliver,
             self._settle,
             _body,
             max_threads=settings.max_concurrent_requests,
@@ -216,23 +213,7 @@ class EventQueue:
         message = f"queue full ({room.capacity} events): {state}; event dropped"
         return self._settlement.refuse(Failure(QUEUE_FULL, message), event_id, name)
 
-    # -- sending and settling (sender threads) ------------------------------
-    def _deliver(self, items: list[Queued], deadline: float | None) -> Errors:
-        """One request's worth of events, taken by a sender; never raises."""
-        try:
-            errors = self.delivery.send_chunk([item.body for item in items], deadline=deadline)
-        except Exception as exc:
-            self._log.exception("Databuddy could not send %d event(s)", len(items))
-            return [Failure(EXPORT_ERROR, f"send failed: {type(exc).__name__}: {exc}")] * len(items)
-        if deadline is not None:  # cut short by shutdown, not by the retry deadline
-            errors = [
-                Failure(SHUTDOWN, f"{SHUTDOWN_MESSAGE} (last error: {e.message})")
-                if e is not None and e.reason == RETRIES_EXHAUSTED
-                else e
-                for e in errors
-            ]
-        return errors
-
+    # -- settling (sender threads) --------------------------------------------
     def _settle(self, items: list[Queued], errors: Errors) -> None:
         try:
             self._settlement.settle(items, errors)
@@ -244,33 +225,6 @@ class EventQueue:
         spool = self._spool
         if spool is not None and spool.waiting:
             spool.wake()  # room: the spool thread takes waiting events back
-
-    def send_now(self, events: Sequence[Prepared], *, single: bool) -> list[EventResponse]:
-        """Send on this thread, past the queue (``batch()``, un-batched ``track()``).
-
-        With a spool the events are written ahead first, and those the server
-        could not take wait there for a later attempt.
-        """
-        spool = self._spool
-        items: list[Queued] = []
-        refused: dict[int, EventResponse] = {}
-        for n, (body, name, event_id, caller_id) in enumerate(events):
-            try:
-                ref = None if spool is None else spool.append(body, event_id, caller_id)
-            except SpoolFull as full:
-                self._settlement.refuse(full.failure, event_id, name)
-                refused[n] = EventResponse(False, event_id, full.failure.message)
-                continue
-            items.append(Queued(body, name, event_id, caller_id, SPOOLED_EPOCH, ref))
-        try:
-            errors = self.delivery.send([item.body for item in items], single=single)
-        except Exception as exc:
-            self._log.exception("Databuddy could not send %d event(s)", len(items))
-            errors = [Failure(EXPORT_ERROR, f"send failed: {type(exc).__name__}: {exc}")] * len(
-                items
-            )
-        sent = iter(self._settlement.responses(items, errors))
-        return [refused[n] if n in refused else next(sent) for n in range(len(events))]
 
     # -- flush and close -------------------------------------------------------
     def flush(self, timeout: float) -> BatchEventResponse:
