@@ -7,8 +7,10 @@ every thread of this process and of the sink from ``/proc``, and prints µs of C
 request by thread role (the request thread, the SDK's background threads, the sink):
 what the SDK costs the machine, not only the caller.
 
-A second ``ours`` run times the SDK's steps (record to event, check and serialize,
-queue, hand-over, request, settle) with ``time.thread_time`` around each; a
+Variants run in interleaved rounds (``--rounds``, in a shuffled order each round);
+each line shows the median run and the spread. A last ``ours`` run times the SDK's
+steps (record to event, check and serialize, queue, hand-over, request, settle) with
+``time.thread_time`` around each; a
 function-level profile of the request thread is ``bench/profile_track.py``'s job.
 Writes ``docs/benchmarks-cost.md``.
 """
@@ -19,7 +21,9 @@ import argparse
 import io
 import json
 import os
+import random
 import re
+import statistics
 import subprocess
 import sys
 import threading
@@ -31,6 +35,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
 import run  # noqa: E402  (bench/run.py: the virtualenv and the sink)
+from sink_client import SinkClient  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -191,27 +196,43 @@ def _run_child(
     return result
 
 
-def _thread_table(rows: list[dict[str, Any]]) -> list[str]:
-    base = next((r for r in rows if r["variant"] == "none"), None)
+def _total(row: dict[str, Any]) -> float:
+    return float(sum(row["us_per_request"].values()) + row["sink"])
+
+
+def _thread_table(rounds: list[list[dict[str, Any]]], variants: list[str]) -> list[str]:
+    """One line per variant: the threads of its median run, and the spread over rounds."""
     lines = [
-        "| variant | request thread | the SDK's threads | sink | all | over no SDK |",
+        "| variant | request thread | the SDK's threads | sink | all: median [min–max] "
+        "| over no SDK: median [min–max] |",
         "|---|---:|---|---:|---:|---:|",
     ]
-    for row in rows:
+    for variant in variants:
+        runs = [row for rows in rounds for row in rows if row["variant"] == variant]
+        runs.sort(key=_total)
+        row = runs[len(runs) // 2]
         spent = dict(row["us_per_request"])
         request = spent.pop("request thread", 0.0)
         threads = ", ".join(f"{name} {us:.1f}" for name, us in sorted(spent.items()) if us >= 0.5)
-        total = request + sum(spent.values()) + row["sink"]
-        over = ""
-        if base is not None:
-            base_total = sum(base["us_per_request"].values()) + base["sink"]
-            over = f"+{total - base_total:.1f}"
-        late = " (could not keep the rate)" if row["late"] else ""
+        totals = [_total(r) for r in runs]
+        over = []
+        for rows in rounds:  # against the no-SDK run of the same round
+            by = {r["variant"]: _total(r) for r in rows}
+            if "none" in by and variant in by:
+                over.append(by[variant] - by["none"])
+        late = " (could not keep the rate)" if any(r["late"] for r in runs) else ""
         lines.append(
-            f"| {row['variant']}{late} | {request:.1f} | {threads or '–'} | {row['sink']:.1f} "
-            f"| {total:.1f} | {over} |"
+            f"| {variant}{late} | {request:.1f} | {threads or '–'} | {row['sink']:.1f} "
+            f"| {_spread(totals)} | {_spread(over, sign='+')} |"
         )
     return lines
+
+
+def _spread(values: list[float], sign: str = "") -> str:
+    if not values:
+        return "–"
+    low, mid, high = min(values), statistics.median(values), max(values)
+    return f"{mid:{sign}.1f} [{low:{sign}.1f}–{high:{sign}.1f}]"
 
 
 def _phase_table(row: dict[str, Any]) -> list[str]:
@@ -228,32 +249,48 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rate", type=float, default=2000.0)
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--round-trip-ms", type=float, default=0.0, help="answer uploads late")
     parser.add_argument(
         "--variants", nargs="+", default=["none", "ours", "floor", "sentry", "posthog"]
     )
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
     args = parser.parse_args()
     sink_proc, sink = run.start_sink()
     try:
-        rows = [_run_child(v, sink, sink_proc.pid, args, phases=False) for v in args.variants]
+        SinkClient(sink).reset(delay_ms=args.round_trip_ms)
+        rounds = []
+        for n in range(args.rounds):
+            order = random.Random(n).sample(args.variants, len(args.variants))
+            rows = [_run_child(v, sink, sink_proc.pid, args, phases=False) for v in order]
+            rounds.append(rows)
+            print(
+                f"round {n + 1}/{args.rounds}: "
+                + ", ".join(f"{r['variant']} {_total(r):.1f}" for r in rows),
+                flush=True,
+            )
         steps = _run_child("ours", sink, sink_proc.pid, args, phases=True)
     finally:
         sink_proc.terminate()
-    threads, phases = _thread_table(rows), _phase_table(steps)
+    threads, phases = _thread_table(rounds, args.variants), _phase_table(steps)
     print("\n".join(["", *threads, "", *phases]))
+    late = args.round_trip_ms
     page = [
-        "# Where the CPU goes per request",
+        "# Where the CPU goes per request" + (f", {late:g} ms from the server" if late else ""),
         "",
         "Written by `python3 bench/cost.py` (do not edit by hand). `bench/web_app.py`'s "
         f"Flask endpoint served in one process at {args.rate:g} requests a second (about what "
         "one busy gunicorn worker of bench/web.py serves) for "
-        f"{args.seconds:g} s per variant, each SDK sending to the counting sink. CPU time "
+        f"{args.seconds:g} s per variant in {args.rounds} interleaved rounds, each SDK "
+        "sending to the counting sink; a line shows its median run, with the spread of "
+        "the totals (and of each round's difference to its no-SDK run). CPU time "
         "(user + system, from `/proc`) of every thread, in µs per request, whatever the "
         "thread: what the SDK costs the machine, not only the caller. Variants as in "
         "[benchmarks-web.md](benchmarks-web.md) (`ours`: the middleware, one tagged log "
         "record and one `track()`, so two events per request; `floor`: the same record and "
         "event through `bench/floor.py`, the least any SDK that batches JSON over `requests` "
         "does, with no checks, no retries and no accounting, so `ours` minus `floor` is our "
-        "own overhead and `floor` minus `none` what no SDK of this shape avoids).",
+        "own overhead and `floor` minus `none` what no SDK of this shape avoids)."
+        + (f" The sink answers every upload {late:g} ms late (`--round-trip-ms`)." if late else ""),
         "",
         *threads,
         "",
@@ -266,7 +303,8 @@ def main() -> None:
         *phases,
         "",
     ]
-    (run.ROOT / "docs" / "benchmarks-cost.md").write_text("\n".join(page), encoding="utf-8")
+    name = f"benchmarks-cost-{late:g}ms.md" if late else "benchmarks-cost.md"
+    (run.ROOT / "docs" / name).write_text("\n".join(page), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,9 @@ this shape can avoid:
   ``json.dumps`` of the event, an append under a lock;
 * per tagged log record: the stdlib ``logging`` call and a minimal
   ``logging.Handler`` whose ``emit`` makes that event;
-* on one sender thread: one ``requests.Session.post`` per 100 events (or per second).
+* on sender threads: one ``requests.Session.post`` per 100 events (or per second),
+  :data:`SENDERS` of them so that a slow round trip never leaves it behind (a floor
+  that fell behind would look cheap only because it had not sent yet).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import uuid
 from typing import Any
 
 BATCH = 100
+SENDERS = 4
 
 
 class Floor:
@@ -33,9 +36,9 @@ class Floor:
         self._session = requests.Session()
         self._url = url + "/floor"
         self._pending: list[str] = []
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        threading.Thread(target=self._send_forever, name="floor-sender", daemon=True).start()
+        self._ready = threading.Condition(threading.Lock())
+        for _ in range(SENDERS):
+            threading.Thread(target=self._send_forever, name="floor-sender", daemon=True).start()
 
     def track(self, name: str, properties: dict[str, Any]) -> None:
         event = {
@@ -45,22 +48,21 @@ class Floor:
             "properties": properties,
         }
         text = json.dumps(event, separators=(",", ":"))
-        with self._lock:
+        with self._ready:
             self._pending.append(text)
-            full = len(self._pending) >= BATCH
-        if full:
-            self._wake.set()
+            if len(self._pending) >= BATCH:
+                self._ready.notify()
 
     def _send_forever(self) -> None:
+        pending = self._ready
         while True:
-            self._wake.wait(1.0)
-            self._wake.clear()
-            with self._lock:
-                batch, self._pending = self._pending, []
-            if batch:
+            with pending:
+                pending.wait_for(lambda: len(self._pending) >= BATCH, timeout=1.0)
+                chunk, self._pending = self._pending[:BATCH], self._pending[BATCH:]
+            if chunk:  # the server takes 100 at most
                 self._session.post(
                     self._url,
-                    data="[" + ",".join(batch) + "]",
+                    data="[" + ",".join(chunk) + "]",
                     headers={"Content-Type": "application/json"},
                     timeout=5,
                 )

@@ -9,7 +9,9 @@ Each run's req/s and p50/p99 latency are divided by the no-SDK run of the same r
 and server; the table shows the median ratio and the worst round's.
 
 Needs ``wrk`` (Debian: ``apt install wrk``). Writes ``docs/benchmarks-web.md`` and the
-raw runs to ``bench/results/web-<time>.json``.
+raw runs to ``bench/results/web-<time>.json``; with ``--round-trip-ms N`` the sink
+answers every upload N ms late (an emulated network round trip) and the page is
+``docs/benchmarks-web-<N>ms.md``.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ sys.path.insert(0, str(BENCH))
 
 import run  # noqa: E402  (bench/run.py: the virtualenv, the sink, the environment)
 from sink import free_port  # noqa: E402
+from sink_client import SinkClient  # noqa: E402
 
 VARIANTS = ("none", "ours", "floor", "sentry", "posthog", "otel")
 SERVERS = {
@@ -200,8 +203,10 @@ def write(runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
     results = BENCH / "results"
     results.mkdir(exist_ok=True)
     (results / f"web-{stamp}.json").write_text(json.dumps(runs, indent=1))
+    late = args.round_trip_ms
+    name = f"benchmarks-web-{late:g}ms.md" if late else "benchmarks-web.md"
     page = [
-        "# What an SDK costs a web endpoint",
+        "# What an SDK costs a web endpoint" + (f", {late:g} ms from the server" if late else ""),
         "",
         "Written by `python3 bench/web.py` (do not edit by hand). A trivial endpoint on "
         "this machine, Flask under gunicorn (sync, 2 workers) and FastAPI under uvicorn "
@@ -215,7 +220,13 @@ def write(runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
         "span exporter; `floor` the same record and event as `ours` through "
         "`bench/floor.py`, the least an SDK that batches JSON over `requests` can do "
         "(no checks, no retries, no accounting). Every SDK sends to the same local sink; "
-        "the load generator, the servers and the SDKs' threads share the machine's cores.",
+        "the load generator, the servers and the SDKs' threads share the machine's cores."
+        + (
+            f" The sink answers every upload {late:g} ms late (`--round-trip-ms`): an "
+            "emulated network round trip, which loopback hides."
+            if late
+            else ""
+        ),
         "",
         *table(runs, args.variants),
         "",
@@ -224,7 +235,7 @@ def write(runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
         *verdicts(runs),
         "",
     ]
-    (run.ROOT / "docs" / "benchmarks-web.md").write_text("\n".join(page), encoding="utf-8")
+    (run.ROOT / "docs" / name).write_text("\n".join(page), encoding="utf-8")
 
 
 def main() -> None:
@@ -232,6 +243,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument(
+        "--round-trip-ms",
+        type=float,
+        default=0.0,
+        help="answer every upload this late (writes docs/benchmarks-web-<N>ms.md)",
+    )
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     args = parser.parse_args()
     if "none" not in args.variants:
@@ -240,6 +257,7 @@ def main() -> None:
         raise SystemExit("wrk is not installed (Debian: apt install wrk)")
     sink_proc, sink = run.start_sink()
     try:
+        SinkClient(sink).reset(delay_ms=args.round_trip_ms)
         runs = measure(args, sink)
     finally:
         sink_proc.terminate()
