@@ -1,8 +1,8 @@
 """The least a batching analytics SDK can cost: the ``floor`` variant of the web benchmarks.
 
 Not an SDK anyone should ship: it checks nothing, retries nothing, counts nothing,
-loses whatever is pending when the process ends and blocks the request thread on
-nothing only because the sink always answers. What it does is what every SDK that
+keeps an unbounded list and loses whatever is pending when the process ends. What
+it does is what every SDK that
 batches JSON over ``requests`` must do at the least, so the gap between it and an
 SDK is that SDK's own overhead, and the gap between it and no SDK is what no SDK of
 this shape can avoid:
